@@ -1,0 +1,44 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint format setup migrate clean
+
+setup: $(STAMP)
+
+# insightface declares the CPU `onnxruntime`; the product uses `onnxruntime-gpu`
+# (which also runs on the CPU), and the two must never be installed side by side,
+# so insightface goes in without its declared dependencies (the worker extra lists
+# the ones it really needs).
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[worker,dev]'
+	$(PY) -m pip install --quiet --no-deps insightface==2.1
+	$(PY) -c "import importlib.metadata as m, sys; m.distribution('onnxruntime')" 2>/dev/null \
+		&& { echo "both onnxruntime and onnxruntime-gpu are installed; remove onnxruntime" >&2; exit 1; } || true
+	touch $(STAMP)
+
+migrate: $(STAMP)
+	$(PY) manage.py migrate --noinput
+
+run: migrate
+	HOST=$(HOST) PORT=$(PORT) bin/run-studio
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

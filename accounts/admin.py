@@ -1,0 +1,64 @@
+from django.contrib import admin
+from django.db.models import Count
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+
+from .models import Invitation, Membership, User, Workspace
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+    fields = ["user", "role", "created_at"]
+    readonly_fields = ["created_at"]
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    ordering = ["email"]
+    list_display = ["email", "full_name", "is_staff", "is_active", "date_joined", "last_login"]
+    list_filter = ["is_staff", "is_superuser", "is_active", "date_joined"]
+    search_fields = ["email", "full_name"]
+    readonly_fields = ["date_joined", "last_login"]
+    fieldsets = [
+        (None, {"fields": ["email", "password"]}),
+        ("Profile", {"fields": ["full_name"]}),
+        ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
+        ("Dates", {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [
+        (None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]}),
+    ]
+
+
+@admin.register(Workspace)
+class WorkspaceAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "kind", "member_count", "created_by", "created_at"]
+    list_filter = ["kind", "created_at"]
+    search_fields = ["name", "slug", "memberships__user__email"]
+    readonly_fields = ["slug", "created_at", "created_by"]
+    inlines = [MembershipInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_member_count=Count("memberships"))
+
+    @admin.display(description="Members", ordering="_member_count")
+    def member_count(self, workspace) -> int:
+        return workspace._member_count
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "workspace", "role", "created_at"]
+    list_filter = ["role", "workspace__kind"]
+    search_fields = ["user__email", "workspace__name", "workspace__slug"]
+    autocomplete_fields = ["user", "workspace"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["email", "workspace", "role", "invited_by", "created_at", "expires_at", "accepted_at", "revoked_at"]
+    list_filter = ["role", "created_at", "accepted_at", "revoked_at"]
+    search_fields = ["email", "workspace__name", "workspace__slug"]
+    readonly_fields = ["key", "created_at", "accepted_at", "accepted_by", "invited_by"]
+    autocomplete_fields = ["workspace"]

@@ -1,0 +1,193 @@
+"""The one write path for users, workspaces, memberships and invitations."""
+
+import secrets
+
+from allauth.account.models import EmailAddress
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core import signing
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+
+from .models import Invitation, Membership, Role, User, Workspace
+
+INVITATION_SALT = "accounts.invitation"
+
+
+def _clean_email(email: str) -> str:
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError("Enter a valid email address.", code="invalid_email") from None
+    return email
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:40].strip("-") or "workspace"
+    return f"{base}-{secrets.token_hex(3)}"
+
+
+def workspace_create(*, owner: User, name: str, kind: str = Workspace.Kind.TEAM) -> Workspace:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError("Give the workspace a name.", code="name_required")
+    if len(name) > 100:
+        raise ValidationError("Workspace names are at most 100 characters.", code="name_too_long")
+    with transaction.atomic():
+        workspace = Workspace.objects.create(
+            name=name, slug=_unique_slug(name), kind=kind, created_by=owner
+        )
+        Membership.objects.create(workspace=workspace, user=owner, role=Role.OWNER)
+    return workspace
+
+
+def workspace_create_personal(*, user: User) -> Workspace:
+    return workspace_create(owner=user, name="Personal", kind=Workspace.Kind.PERSONAL)
+
+
+def user_signup(*, email: str, password: str, request=None) -> User:
+    """Create a user with their personal workspace and send the verification email."""
+    email = _clean_email(email)
+    if User.objects.filter(email__iexact=email).exists():
+        raise ValidationError("An account with this email already exists.", code="email_taken")
+    validate_password(password, user=User(email=email))
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(email=email, password=password)
+            address = EmailAddress.objects.create(
+                user=user, email=email, primary=True, verified=False
+            )
+            workspace_create_personal(user=user)
+    except IntegrityError:
+        # Two sign-ups raced for the same address; the database kept one.
+        raise ValidationError(
+            "An account with this email already exists.", code="email_taken"
+        ) from None
+    transaction.on_commit(lambda: address.send_confirmation(request, signup=True))
+    return user
+
+
+def invitation_token(invitation: Invitation) -> str:
+    return signing.dumps(invitation.key, salt=INVITATION_SALT)
+
+
+def invitation_url(invitation: Invitation) -> str:
+    path = reverse("invitation_accept", kwargs={"token": invitation_token(invitation)})
+    return f"{settings.SITE_URL}{path}"
+
+
+def _send_invitation_email(invitation: Invitation) -> None:
+    context = {"invitation": invitation, "url": invitation_url(invitation)}
+    send_mail(
+        subject=f"[{settings.SITE_NAME}] You're invited to {invitation.workspace.name}",
+        message=render_to_string("accounts/email/invitation.txt", context),
+        from_email=None,
+        recipient_list=[invitation.email],
+    )
+
+
+def invitation_create(
+    *, workspace: Workspace, invited_by: User, email: str, role: str = Role.MEMBER
+) -> Invitation:
+    membership = Membership.objects.filter(workspace=workspace, user=invited_by).first()
+    if membership is None or not membership.has_role(Role.ADMIN):
+        raise PermissionDenied("Only owners and admins can invite people.")
+    if workspace.kind != Workspace.Kind.TEAM:
+        raise ValidationError(
+            "Personal workspaces are just for you. Create a team workspace to invite people.",
+            code="personal_workspace",
+        )
+    if role not in (Role.ADMIN, Role.MEMBER):
+        raise ValidationError("Invite people as an admin or a member.", code="invalid_role")
+    email = _clean_email(email)
+    if Membership.objects.filter(workspace=workspace, user__email__iexact=email).exists():
+        raise ValidationError(f"{email} is already a member.", code="already_member")
+    with transaction.atomic():
+        pending = (
+            Invitation.objects.select_for_update()
+            .filter(workspace=workspace, email__iexact=email, accepted_at=None, revoked_at=None)
+            .first()
+        )
+        if pending is not None:
+            if not pending.is_expired:
+                raise ValidationError(
+                    f"{email} already has a pending invitation.", code="already_invited"
+                )
+            pending.revoked_at = timezone.now()
+            pending.save(update_fields=["revoked_at"])
+        invitation = Invitation.objects.create(
+            workspace=workspace, email=email, role=role, invited_by=invited_by
+        )
+        transaction.on_commit(lambda: _send_invitation_email(invitation))
+    return invitation
+
+
+def invitation_from_token(token: str) -> Invitation:
+    """The invitation a link points at; a clear ValidationError for any bad link."""
+    max_age = settings.INVITATION_MAX_AGE_DAYS * 24 * 3600
+    try:
+        key = signing.loads(token, salt=INVITATION_SALT, max_age=max_age)
+    except signing.SignatureExpired:
+        raise ValidationError(
+            "This invitation has expired. Ask for a new one.", code="invitation_expired"
+        ) from None
+    except signing.BadSignature:
+        raise ValidationError("This invitation link is not valid.", code="invitation_invalid") from None
+    invitation = Invitation.objects.select_related("workspace").filter(key=key).first()
+    if invitation is None or invitation.revoked_at is not None:
+        raise ValidationError("This invitation was withdrawn.", code="invitation_revoked")
+    if invitation.accepted_at is None and invitation.is_expired:
+        raise ValidationError(
+            "This invitation has expired. Ask for a new one.", code="invitation_expired"
+        )
+    return invitation
+
+
+def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
+    with transaction.atomic():
+        invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        if invitation.revoked_at is not None:
+            raise ValidationError("This invitation was withdrawn.", code="invitation_revoked")
+        if invitation.accepted_at is not None:
+            membership = Membership.objects.filter(
+                workspace_id=invitation.workspace_id, user=user
+            ).first()
+            if membership is not None:
+                return membership
+            raise ValidationError("This invitation was already used.", code="invitation_used")
+        if invitation.is_expired:
+            raise ValidationError(
+                "This invitation has expired. Ask for a new one.", code="invitation_expired"
+            )
+        if invitation.email.lower() != user.email.lower():
+            raise ValidationError(
+                f"This invitation was sent to {invitation.email}. "
+                "Log in with that address to accept it.",
+                code="invitation_wrong_user",
+            )
+        membership, _ = Membership.objects.get_or_create(
+            workspace_id=invitation.workspace_id, user=user, defaults={"role": invitation.role}
+        )
+        invitation.accepted_at = timezone.now()
+        invitation.accepted_by = user
+        invitation.save(update_fields=["accepted_at", "accepted_by"])
+    return membership
+
+
+def invitation_revoke(*, invitation: Invitation, revoked_by: User) -> Invitation:
+    membership = Membership.objects.filter(
+        workspace_id=invitation.workspace_id, user=revoked_by
+    ).first()
+    if membership is None or not membership.has_role(Role.ADMIN):
+        raise PermissionDenied("Only owners and admins can withdraw invitations.")
+    if invitation.is_pending:
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at"])
+    return invitation

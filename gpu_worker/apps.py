@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class GpuWorkerConfig(AppConfig):
+    name = "gpu_worker"
+    verbose_name = "GPU worker"

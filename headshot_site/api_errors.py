@@ -1,0 +1,50 @@
+"""One JSON error shape for the whole API: {"error": {"code", "message"[, "fields"]}}."""
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class PaymentRequired(exceptions.APIException):
+    """The workspace's plan does not cover the request: over quota, or a higher tier needed."""
+
+    status_code = status.HTTP_402_PAYMENT_REQUIRED
+    default_code = "payment_required"
+    default_detail = "Your plan does not cover this. Upgrade to continue."
+
+
+def _message(detail) -> str:
+    if isinstance(detail, list):
+        return " ".join(_message(item) for item in detail)
+    if isinstance(detail, dict):
+        return " ".join(f"{key}: {_message(value)}" for key, value in detail.items())
+    return str(detail)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, DjangoValidationError):
+        # Services raise Django's ValidationError; its first code names the problem.
+        codes = [error.code for error in exc.error_list if error.code] if hasattr(exc, "error_list") else []
+        exc = exceptions.ValidationError(" ".join(exc.messages), code=codes[0] if codes else "invalid")
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+    error: dict = {"code": code if isinstance(code, str) else "invalid", "message": ""}
+    if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):
+        error["message"] = _message(exc.detail)
+        error["fields"] = exc.detail
+    else:
+        error["message"] = _message(exc.detail) if hasattr(exc, "detail") else str(exc)
+    response.data = {"error": error}
+    return response
+
+
+def json_error(*, status_code: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message}}, status=status_code)

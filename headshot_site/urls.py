@@ -1,0 +1,23 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+api_v1 = [
+    path("", include("accounts.api_urls")),
+    path("", include("generation.api_urls")),
+    path("", include("billing.api_urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("api/v1/", include(api_v1)),
+    path("billing/", include("billing.urls")),
+    path("", include("generation.urls")),
+    path("", include("accounts.urls")),
+]
+
+handler404 = "headshot_site.views.not_found"
+handler500 = "headshot_site.views.server_error"

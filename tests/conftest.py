@@ -1,0 +1,46 @@
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
+
+
+@pytest.fixture(autouse=True)
+def _private_media(settings, tmp_path):
+    """Every test writes its files under its own temporary, private media root."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "media"), "base_url": None},
+        },
+    }
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def workspace(db, user):
+    return MembershipFactory(user=user).workspace
+
+
+@pytest.fixture
+def outsider(db):
+    """A user with a workspace of their own who belongs nowhere else."""
+    return MembershipFactory(workspace=WorkspaceFactory()).user
+
+
+def api_client_for(user) -> APIClient:
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def api(user):
+    return api_client_for(user)
