@@ -3,6 +3,7 @@
 import secrets
 
 from allauth.account.models import EmailAddress
+from allauth.core import context as allauth_context
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core import signing
@@ -70,8 +71,15 @@ def user_signup(*, email: str, password: str, request=None) -> User:
         raise ValidationError(
             "An account with this email already exists.", code="email_taken"
         ) from None
-    transaction.on_commit(lambda: address.send_confirmation(request, signup=True))
+    transaction.on_commit(lambda: _send_verification(address, request))
     return user
+
+
+def _send_verification(address: EmailAddress, request) -> None:
+    # allauth builds the link from the request it finds in its own context; an
+    # on_commit callback may run after the view has left that context.
+    with allauth_context.request_context(request):
+        address.send_confirmation(request, signup=True)
 
 
 def invitation_token(invitation: Invitation) -> str:

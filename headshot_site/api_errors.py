@@ -23,6 +23,16 @@ def _message(detail) -> str:
     return str(detail)
 
 
+def _first_code(codes) -> str:
+    # A non-field error keeps its own code; field errors are reported as "invalid",
+    # with the per-field detail under "fields".
+    if isinstance(codes, str):
+        return codes
+    if isinstance(codes, list) and codes and isinstance(codes[0], str):
+        return codes[0]
+    return "invalid"
+
+
 def exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
@@ -35,8 +45,7 @@ def exception_handler(exc, context):
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
-    error: dict = {"code": code if isinstance(code, str) else "invalid", "message": ""}
+    error: dict = {"code": _first_code(exc.get_codes()), "message": ""}
     if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):
         error["message"] = _message(exc.detail)
         error["fields"] = exc.detail

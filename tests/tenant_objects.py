@@ -1,0 +1,18 @@
+"""Real objects in a workspace, by the URL keyword that names them.
+
+The tenant-isolation test fills URL keywords from here; an app that adds a
+workspace-scoped route with a new keyword adds its object here.
+"""
+
+
+def victim_object_ids(workspace) -> dict:
+    from tests.factories import UserFactory
+
+    from accounts.services import invitation_create
+    from accounts.models import Membership
+
+    owner = Membership.objects.filter(workspace=workspace).first().user
+    invitation = invitation_create(
+        workspace=workspace, invited_by=owner, email=UserFactory.build().email
+    )
+    return {"invitation_id": invitation.pk}
