@@ -31,7 +31,9 @@ def _membership(user, **workspace_lookup) -> Membership:
 
 def _require(membership: Membership, min_role: str) -> Membership:
     if not membership.has_role(min_role):
-        raise PermissionDenied(f"This needs the {Role(min_role).label.lower()} role in this workspace.")
+        raise PermissionDenied(
+            f"This needs the {Role(min_role).label.lower()} role in this workspace."
+        )
     return membership
 
 

@@ -147,7 +147,9 @@ def invitation_from_token(token: str) -> Invitation:
             "This invitation has expired. Ask for a new one.", code="invitation_expired"
         ) from None
     except signing.BadSignature:
-        raise ValidationError("This invitation link is not valid.", code="invitation_invalid") from None
+        raise ValidationError(
+            "This invitation link is not valid.", code="invitation_invalid"
+        ) from None
     invitation = Invitation.objects.select_related("workspace").filter(key=key).first()
     if invitation is None or invitation.revoked_at is not None:
         raise ValidationError("This invitation was withdrawn.", code="invitation_revoked")

@@ -68,7 +68,9 @@ def workspace_members(request, workspace_slug: str):
 @login_required
 @require_POST
 def invitation_revoke(request, workspace_slug: str, invitation_id: int):
-    workspace = access_membership_by_slug(request.user, workspace_slug, min_role=Role.ADMIN).workspace
+    workspace = access_membership_by_slug(
+        request.user, workspace_slug, min_role=Role.ADMIN
+    ).workspace
     invitation = get_object_or_404(workspace.invitations, pk=invitation_id)
     services.invitation_revoke(invitation=invitation, revoked_by=request.user)
     messages.info(request, f"The invitation to {invitation.email} was withdrawn.")
@@ -92,5 +94,3 @@ def invitation_accept(request, token: str):
         messages.success(request, f"Welcome to {membership.workspace.name}.")
         return redirect("dashboard")
     return render(request, "accounts/invitation.html", context)
-
-

@@ -40,8 +40,14 @@ def exception_handler(exc, context):
         exc = exceptions.PermissionDenied(str(exc) or None)
     elif isinstance(exc, DjangoValidationError):
         # Services raise Django's ValidationError; its first code names the problem.
-        codes = [error.code for error in exc.error_list if error.code] if hasattr(exc, "error_list") else []
-        exc = exceptions.ValidationError(" ".join(exc.messages), code=codes[0] if codes else "invalid")
+        codes = (
+            [error.code for error in exc.error_list if error.code]
+            if hasattr(exc, "error_list")
+            else []
+        )
+        exc = exceptions.ValidationError(
+            " ".join(exc.messages), code=codes[0] if codes else "invalid"
+        )
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -55,7 +55,9 @@ if not DEBUG:
             f"Production settings (DEBUG off) need these environment variables: {', '.join(missing)}"
         )
     if SECRET_KEY == _DEV_SECRET_KEY or _DEV_PHOTO_KEY in PHOTO_ENCRYPTION_KEYS:
-        raise ImproperlyConfigured("The development SECRET_KEY or photo key cannot be used with DEBUG off.")
+        raise ImproperlyConfigured(
+            "The development SECRET_KEY or photo key cannot be used with DEBUG off."
+        )
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -90,6 +92,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "headshot_site.middleware.StaffAdminMiddleware",
 ]
 
 ROOT_URLCONF = "headshot_site.urls"
@@ -282,6 +285,8 @@ STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", "")
 STRIPE_PRICE_PREMIUM = env("STRIPE_PRICE_PREMIUM", "")
 STRIPE_PRICE_TEAM = env("STRIPE_PRICE_TEAM", "")
 STRIPE_API_BASE = env("STRIPE_API_BASE")  # a Stripe-compatible test server, for tests and demos
+# A workspace whose renewal payment failed keeps its paid plan this long while Stripe retries.
+BILLING_GRACE_DAYS = int(env("BILLING_GRACE_DAYS", "7"))
 
 # The GPU worker's models.
 HEADSHOT_MODEL_DIR = Path(env("HEADSHOT_MODEL_DIR", str(BASE_DIR / "var" / "models")))
@@ -294,11 +299,20 @@ SITE_NAME = "Headshot Studio"
 # Absolute links in emails sent outside a request (the worker, the scheduler).
 SITE_URL = env("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
+LOG_FORMAT = env("LOG_FORMAT", "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "json": {"()": "headshot_site.logs.JsonFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain" if LOG_FORMAT == "plain" else "json",
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

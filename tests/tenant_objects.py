@@ -6,10 +6,9 @@ workspace-scoped route with a new keyword adds its object here.
 
 
 def victim_object_ids(workspace) -> dict:
-    from tests.factories import UserFactory
-
-    from accounts.services import invitation_create
     from accounts.models import Membership
+    from accounts.services import invitation_create
+    from tests.factories import UserFactory
 
     owner = Membership.objects.filter(workspace=workspace).first().user
     invitation = invitation_create(

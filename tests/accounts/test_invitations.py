@@ -48,7 +48,12 @@ def test_members_cannot_invite(client, workspace):
     response = client.post(f"/w/{workspace.slug}/members/", {"email": "x@example.com"})
     assert response.status_code == 403
     api = api_client_for(member)
-    assert api.post(f"/api/v1/workspaces/{workspace.pk}/invitations/", {"email": "x@example.com"}).status_code == 403
+    assert (
+        api.post(
+            f"/api/v1/workspaces/{workspace.pk}/invitations/", {"email": "x@example.com"}
+        ).status_code
+        == 403
+    )
     assert not Invitation.objects.exists()
 
 
@@ -94,7 +99,9 @@ def test_personal_workspaces_take_no_invitations(api, user):
 
 def test_expired_invitation_gets_a_clear_page_and_no_membership(client, user, workspace):
     invitation = _invite(workspace, user)
-    Invitation.objects.filter(pk=invitation.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    Invitation.objects.filter(pk=invitation.pk).update(
+        expires_at=timezone.now() - timedelta(minutes=1)
+    )
     invitee = UserFactory(email="new@example.com")
     client.force_login(invitee)
     path = f"/invitations/{services.invitation_token(invitation)}/"
