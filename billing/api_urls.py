@@ -1,1 +1,16 @@
-urlpatterns: list = []
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path(
+        "workspaces/<int:wid>/billing/checkout/",
+        api.CheckoutView.as_view(),
+        name="api_billing_checkout",
+    ),
+    path(
+        "workspaces/<int:wid>/billing/portal/",
+        api.PortalView.as_view(),
+        name="api_billing_portal",
+    ),
+]

@@ -256,6 +256,15 @@ SPECTACULAR_SETTINGS = {
 # listens on its own queue so web-side housekeeping never waits behind generation.
 REDIS_URL = env("REDIS_URL")
 GPU_QUEUE_NAME = "gpu"
+# Paid workspaces' orders (entitlements queue_priority 0) go on this broker list; the
+# GPU worker polls it before GPU_QUEUE_NAME (see generation/queue.py).
+GPU_PRIORITY_QUEUE_NAME = "gpu-priority"
+# The task name in each GPU message; its only argument is the order id.
+GPU_TASK_FUNC = "gpu_worker.tasks.generate_order"
+# A running order whose worker has not sent a heartbeat for this long is taken over.
+GPU_HEARTBEAT_TIMEOUT = int(env("GPU_HEARTBEAT_TIMEOUT", "120"))
+# Starts (crashes included) after which an order fails instead of being requeued.
+GPU_MAX_ATTEMPTS = 3
 Q_CLUSTER = {
     "name": "default",
     "workers": int(env("Q_WORKERS", "2")),

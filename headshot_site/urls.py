@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from billing.urls import workspace_urlpatterns as billing_workspace_urlpatterns
+
 from .health import healthz
 
 api_v1 = [
@@ -18,6 +20,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include(api_v1)),
     path("billing/", include("billing.urls")),
+    path("", include(billing_workspace_urlpatterns)),
     path("", include("generation.urls")),
     path("", include("accounts.urls")),
 ]

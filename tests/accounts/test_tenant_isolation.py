@@ -17,21 +17,28 @@ WORKSPACE_KWARGS = {"workspace_slug", "wid"}
 MISSING_WORKSPACE = {"workspace_slug": "no-such-workspace", "wid": 987654321}
 
 
-def _walk(patterns, prefix=""):
+def _keywords(pattern) -> list[str]:
+    return list(getattr(pattern.pattern, "converters", {}))
+
+
+def _walk(patterns, prefix="", keywords=()):
     for entry in patterns:
         if isinstance(entry, URLResolver):
-            yield from _walk(entry.url_patterns, prefix + str(entry.pattern))
+            yield from _walk(
+                entry.url_patterns,
+                prefix + str(entry.pattern),
+                (*keywords, *_keywords(entry)),
+            )
         elif isinstance(entry, URLPattern):
-            yield prefix + str(entry.pattern), entry
+            yield prefix + str(entry.pattern), [*keywords, *_keywords(entry)]
 
 
 def workspace_scoped_routes() -> list[tuple[str, list[str]]]:
-    routes = []
-    for route, pattern in _walk(get_resolver().url_patterns):
-        names = list(pattern.pattern.converters) if hasattr(pattern.pattern, "converters") else []
-        if WORKSPACE_KWARGS & set(names):
-            routes.append((route, names))
-    return routes
+    return [
+        (route, names)
+        for route, names in _walk(get_resolver().url_patterns)
+        if WORKSPACE_KWARGS & set(names)
+    ]
 
 
 def _fill(route: str, names: list[str], values: dict) -> str:

@@ -1,0 +1,63 @@
+from django.contrib import admin
+
+from .models import BillingAccount, StripeEvent, Subscription
+
+
+@admin.register(BillingAccount)
+class BillingAccountAdmin(admin.ModelAdmin):
+    list_display = ["workspace", "stripe_customer_id", "created_at"]
+    search_fields = ["workspace__name", "workspace__slug", "stripe_customer_id"]
+    readonly_fields = ["created_at"]
+    autocomplete_fields = ["workspace"]
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    list_display = [
+        "stripe_subscription_id",
+        "workspace",
+        "plan",
+        "status",
+        "quantity",
+        "current_period_end",
+        "cancel_at_period_end",
+        "past_due_since",
+        "updated_at",
+    ]
+    list_filter = ["plan", "status", "cancel_at_period_end"]
+    search_fields = [
+        "workspace__name",
+        "workspace__slug",
+        "stripe_customer_id",
+        "stripe_subscription_id",
+    ]
+    list_select_related = ["workspace"]
+    # Webhooks own this state; an edit here would be overwritten by the next event.
+    readonly_fields = [field.name for field in Subscription._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(admin.ModelAdmin):
+    list_display = ["event_id", "type", "outcome", "workspace", "stripe_customer_id", "created"]
+    list_filter = ["type", "outcome", "livemode"]
+    search_fields = [
+        "event_id",
+        "workspace__name",
+        "workspace__slug",
+        "stripe_customer_id",
+        "stripe_object_id",
+    ]
+    list_select_related = ["workspace"]
+    date_hierarchy = "created"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,145 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.access import access_membership_by_slug, workspaces_for_user
+from accounts.models import Role
+from headshot_site.api_errors import json_error
+
+from . import services
+from .forms import CheckoutForm
+from .models import BillingAccount
+from .plans import PAID_PLANS, PLANS, entitlements, subscription_current
+from .stripe_api import BillingUnavailable, WebhookRejected, webhook_event_verify
+
+try:
+    # Usage is counted by generation, which sits above billing: the page shows it when
+    # that app is installed and only the quota otherwise.
+    from generation.selectors import quota_status
+except ImportError:
+    quota_status = None
+
+
+@require_GET
+def pricing(request):
+    workspaces = workspaces_for_user(request.user).order_by("kind", "name")
+    return render(
+        request, "billing/pricing.html", {"plans": list(PLANS.values()), "workspaces": workspaces}
+    )
+
+
+@login_required
+@require_GET
+def workspace_billing(request, workspace_slug: str):
+    membership = access_membership_by_slug(request.user, workspace_slug)
+    workspace = membership.workspace
+    context = {
+        "workspace": workspace,
+        "can_manage": membership.has_role(Role.ADMIN),
+        "subscription": subscription_current(workspace),
+        "rights": entitlements(workspace),
+        "usage": quota_status(workspace=workspace) if quota_status else None,
+        "has_customer": BillingAccount.objects.for_workspace(workspace)
+        .filter(stripe_customer_id__isnull=False)
+        .exists(),
+        "paid_plans": PAID_PLANS,
+        "member_count": workspace.memberships.count(),
+    }
+    return render(request, "billing/workspace_billing.html", context)
+
+
+def _absolute(request, name: str, workspace) -> str:
+    return request.build_absolute_uri(reverse(name, kwargs={"workspace_slug": workspace.slug}))
+
+
+@login_required
+@require_POST
+def workspace_billing_checkout(request, workspace_slug: str):
+    workspace = access_membership_by_slug(
+        request.user, workspace_slug, min_role=Role.ADMIN
+    ).workspace
+    form = CheckoutForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a plan, and a whole number of seats for Team.")
+        return redirect("workspace_billing", workspace_slug=workspace.slug)
+    try:
+        url = services.checkout_session_create(
+            workspace=workspace,
+            user=request.user,
+            plan=form.cleaned_data["plan"],
+            seats=form.cleaned_data["seats"],
+            success_url=_absolute(request, "workspace_billing_success", workspace),
+            cancel_url=_absolute(request, "workspace_billing_canceled", workspace),
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    except BillingUnavailable as error:
+        messages.error(request, error.message)
+    else:
+        return redirect(url)
+    return redirect("workspace_billing", workspace_slug=workspace.slug)
+
+
+@login_required
+@require_POST
+def workspace_billing_portal(request, workspace_slug: str):
+    workspace = access_membership_by_slug(
+        request.user, workspace_slug, min_role=Role.ADMIN
+    ).workspace
+    try:
+        url = services.portal_session_create(
+            workspace=workspace,
+            user=request.user,
+            return_url=_absolute(request, "workspace_billing", workspace),
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    except BillingUnavailable as error:
+        messages.error(request, error.message)
+    else:
+        return redirect(url)
+    return redirect("workspace_billing", workspace_slug=workspace.slug)
+
+
+@login_required
+@require_GET
+def workspace_billing_success(request, workspace_slug: str):
+    workspace = access_membership_by_slug(request.user, workspace_slug).workspace
+    return render(
+        request,
+        "billing/checkout_result.html",
+        {"workspace": workspace, "completed": True, "rights": entitlements(workspace)},
+    )
+
+
+@login_required
+@require_GET
+def workspace_billing_canceled(request, workspace_slug: str):
+    workspace = access_membership_by_slug(request.user, workspace_slug).workspace
+    return render(
+        request, "billing/checkout_result.html", {"workspace": workspace, "completed": False}
+    )
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request):
+    """Stripe's deliveries. Any non-2xx answer makes Stripe retry later, so only a
+    problem on our side answers 503; a request that is not a genuine event gets 400."""
+    try:
+        event = webhook_event_verify(
+            payload=request.body, signature=request.headers.get("Stripe-Signature")
+        )
+        record = services.stripe_event_process(event=event)
+    except WebhookRejected as error:
+        return json_error(status_code=400, code=error.code, message=error.message)
+    except BillingUnavailable as error:
+        return json_error(status_code=503, code=error.code, message=error.message)
+    return JsonResponse(
+        {"received": True, "duplicate": record is None, "outcome": record and record.outcome}
+    )
