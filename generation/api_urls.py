@@ -1,1 +1,34 @@
-urlpatterns: list = []
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("styles/", api.StyleListView.as_view(), name="api_styles"),
+    path("workspaces/<int:wid>/photos/", api.PhotoListView.as_view(), name="api_photos"),
+    path(
+        "workspaces/<int:wid>/photos/<int:photo_id>/",
+        api.PhotoDetailView.as_view(),
+        name="api_photo",
+    ),
+    path("workspaces/<int:wid>/orders/", api.OrderListView.as_view(), name="api_orders"),
+    path(
+        "workspaces/<int:wid>/orders/<int:order_id>/",
+        api.OrderDetailView.as_view(),
+        name="api_order",
+    ),
+    path(
+        "workspaces/<int:wid>/orders/<int:order_id>/cancel/",
+        api.OrderCancelView.as_view(),
+        name="api_order_cancel",
+    ),
+    path(
+        "workspaces/<int:wid>/orders/<int:order_id>/download/",
+        api.OrderDownloadView.as_view(),
+        name="api_order_download",
+    ),
+    path(
+        "workspaces/<int:wid>/headshots/<int:headshot_id>/image/",
+        api.HeadshotImageView.as_view(),
+        name="api_headshot_image",
+    ),
+]

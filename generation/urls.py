@@ -1,1 +1,48 @@
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+# Every page and endpoint hangs under the workspace; object ids are named
+# photo_id / order_id / headshot_id.
+urlpatterns = [
+    path("w/<slug:workspace_slug>/", views.studio, name="studio"),
+    path("w/<slug:workspace_slug>/photos/", views.photo_upload, name="photo_upload"),
+    path(
+        "w/<slug:workspace_slug>/photos/<int:photo_id>/preview/",
+        views.photo_preview,
+        name="photo_preview",
+    ),
+    path(
+        "w/<slug:workspace_slug>/photos/<int:photo_id>/delete/",
+        views.photo_delete,
+        name="photo_delete",
+    ),
+    path("w/<slug:workspace_slug>/orders/", views.order_history, name="order_history"),
+    path("w/<slug:workspace_slug>/orders/new/", views.order_create, name="order_create"),
+    path("w/<slug:workspace_slug>/orders/<int:order_id>/", views.order_detail, name="order_detail"),
+    path(
+        "w/<slug:workspace_slug>/orders/<int:order_id>/status/",
+        views.order_status,
+        name="order_status",
+    ),
+    path(
+        "w/<slug:workspace_slug>/orders/<int:order_id>/cancel/",
+        views.order_cancel,
+        name="order_cancel",
+    ),
+    path(
+        "w/<slug:workspace_slug>/orders/<int:order_id>/download/",
+        views.order_download,
+        name="order_download",
+    ),
+    path(
+        "w/<slug:workspace_slug>/headshots/<int:headshot_id>/",
+        views.headshot_image,
+        name="headshot_image",
+    ),
+    path(
+        "w/<slug:workspace_slug>/headshots/<int:headshot_id>/thumbnail/",
+        views.headshot_thumbnail,
+        name="headshot_thumbnail",
+    ),
+]

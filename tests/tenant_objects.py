@@ -14,4 +14,6 @@ def victim_object_ids(workspace) -> dict:
     invitation = invitation_create(
         workspace=workspace, invited_by=owner, email=UserFactory.build().email
     )
-    return {"invitation_id": invitation.pk}
+    from tests.generation.tenant_objects import generation_object_ids
+
+    return {"invitation_id": invitation.pk, **generation_object_ids(workspace, owner)}

@@ -1,0 +1,268 @@
+"""REST API v1 for photos, orders, downloads and the style catalog (DESIGN.md contract).
+
+Thin: access checks come from accounts.access and generation.selectors, every change
+from generation.services; errors reach clients through headshot_site.api_errors.
+"""
+
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, Http404
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import generics, serializers, status
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from accounts.access import access_membership_by_id
+
+from . import selectors, services
+from .models import SourcePhoto
+from .serializers import (
+    OrderCreateSerializer,
+    OrderSerializer,
+    PhotoSerializer,
+    PhotoUploadSerializer,
+    StyleSerializer,
+)
+
+ErrorSerializer = inline_serializer(
+    "Error",
+    {
+        "error": inline_serializer(
+            "ErrorBody", {"code": serializers.CharField(), "message": serializers.CharField()}
+        )
+    },
+)
+
+
+def file_response(file, *, content_type: str, filename: str, download: bool) -> FileResponse:
+    response = FileResponse(
+        file, content_type=content_type, as_attachment=download, filename=filename
+    )
+    # Private images: a shared cache must never keep one.
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+def open_headshot(headshot, *, thumbnail: bool = False):
+    field = headshot.thumbnail if thumbnail else headshot.file
+    try:
+        return field.open("rb")
+    except FileNotFoundError:
+        raise Http404("This headshot is no longer stored.") from None
+
+
+class WorkspaceAPIView(APIView):
+    """Resolves the workspace from `wid` before any method is dispatched, so an outsider
+    gets 404 for every path and method, exactly as for a workspace that does not exist.
+    POSTs are throttled with `throttle_scope`, when the view sets one."""
+
+    throttle_scope: str | None = None
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.membership = access_membership_by_id(request.user, kwargs["wid"])
+        self.workspace = self.membership.workspace
+
+    def get_throttles(self):
+        if self.throttle_scope and self.request.method == "POST":
+            return [ScopedRateThrottle()]
+        return []
+
+    def headshot_url(self, headshot) -> str:
+        return self.request.build_absolute_uri(
+            reverse(
+                "api_headshot_image",
+                kwargs={"wid": headshot.workspace_id, "headshot_id": headshot.pk},
+            )
+        )
+
+    def order_data(self, order) -> dict:
+        return OrderSerializer(order, context={"headshot_url": self.headshot_url}).data
+
+
+class FileNegotiation(BaseContentNegotiation):
+    """File views answer with the file whatever the Accept header says (an <img> asks
+    for image/avif, a download for application/zip); errors still render as JSON."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0]
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class StyleListView(APIView):
+    @extend_schema(responses=StyleSerializer(many=True))
+    def get(self, request):
+        return Response(StyleSerializer(selectors.styles_active(), many=True).data)
+
+
+class PhotoListView(WorkspaceAPIView):
+    parser_classes = [MultiPartParser, FormParser]
+    throttle_scope = "upload"
+
+    @extend_schema(responses=PhotoSerializer(many=True), description="Your selfies not yet purged.")
+    def get(self, request, wid: int):
+        photos = selectors.photos_for_user(workspace=self.workspace, user=request.user)
+        return Response(PhotoSerializer(photos, many=True).data)
+
+    @extend_schema(
+        request=PhotoUploadSerializer,
+        responses={201: PhotoSerializer, 400: ErrorSerializer},
+        description="Upload a selfie. It is cleaned of metadata, encrypted, and deleted "
+        "24 hours later (purge_at).",
+    )
+    def post(self, request, wid: int):
+        upload = request.FILES.get("image")
+        if upload is None:
+            raise ValidationError(
+                "Attach the photo as the multipart field `image`.", code="image_required"
+            )
+        photo = services.photo_upload(workspace=self.workspace, user=request.user, upload=upload)
+        return Response(PhotoSerializer(photo).data, status=status.HTTP_201_CREATED)
+
+
+class PhotoDetailView(WorkspaceAPIView):
+    @extend_schema(responses=PhotoSerializer)
+    def get(self, request, wid: int, photo_id: int):
+        photo = selectors.photo_get(workspace=self.workspace, user=request.user, photo_id=photo_id)
+        return Response(PhotoSerializer(photo).data)
+
+    @extend_schema(
+        responses={
+            204: OpenApiResponse(description="Deleted."),
+            202: inline_serializer(
+                "PhotoDeletePending",
+                {"status": serializers.CharField(), "message": serializers.CharField()},
+            ),
+        },
+        description="Delete the selfie now. 202 when storage could not be reached: the "
+        "photo is hidden and the hourly purge finishes deleting it.",
+    )
+    def delete(self, request, wid: int, photo_id: int):
+        photo = selectors.photo_get(workspace=self.workspace, user=request.user, photo_id=photo_id)
+        if services.photo_delete(photo=photo):
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(
+            {
+                "status": "pending",
+                "message": "The photo is hidden and will be deleted within the hour.",
+            },
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class OrderListView(WorkspaceAPIView, generics.GenericAPIView):
+    throttle_scope = "order"
+    serializer_class = OrderSerializer
+
+    def get_queryset(self):
+        return selectors.orders_with_results(
+            selectors.orders_visible(membership=self.membership), workspace=self.workspace
+        )
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "headshot_url": self.headshot_url}
+
+    @extend_schema(responses=OrderSerializer(many=True))
+    def get(self, request, wid: int):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        request=OrderCreateSerializer,
+        responses={201: OrderSerializer, 400: ErrorSerializer, 402: ErrorSerializer},
+        description="Place an order: one selfie, one or more styles, `per_style` headshots "
+        "of each. 402 with code `quota_exceeded` or `upgrade_required` when the plan does "
+        "not cover it.",
+    )
+    def post(self, request, wid: int):
+        data = OrderCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        photo = (
+            SourcePhoto.objects.for_workspace(self.workspace)
+            .filter(pk=data.validated_data["photo"], uploaded_by=request.user)
+            .first()
+        )
+        if photo is None:
+            raise ValidationError(
+                "No such photo: selfies are deleted 24 hours after upload. Upload it again.",
+                code="photo_not_found",
+            )
+        order = services.order_create(
+            workspace=self.workspace,
+            user=request.user,
+            photo=photo,
+            style_slugs=data.validated_data["styles"],
+            per_style=data.validated_data["per_style"],
+        )
+        order = selectors.order_get(membership=self.membership, order_id=order.pk)
+        return Response(self.order_data(order), status=status.HTTP_201_CREATED)
+
+
+class OrderDetailView(WorkspaceAPIView):
+    @extend_schema(responses=OrderSerializer)
+    def get(self, request, wid: int, order_id: int):
+        order = selectors.order_get(membership=self.membership, order_id=order_id)
+        return Response(self.order_data(order))
+
+
+class OrderCancelView(WorkspaceAPIView):
+    @extend_schema(
+        request=None,
+        responses={200: OrderSerializer, 400: ErrorSerializer},
+        description="Cancel a queued order; its headshots go back to the monthly quota.",
+    )
+    def post(self, request, wid: int, order_id: int):
+        order = selectors.order_get(membership=self.membership, order_id=order_id)
+        services.order_cancel(order=order)
+        order = selectors.order_get(membership=self.membership, order_id=order_id)
+        return Response(self.order_data(order))
+
+
+class OrderDownloadView(WorkspaceAPIView):
+    content_negotiation_class = FileNegotiation
+
+    @extend_schema(
+        responses={(200, "application/zip"): OpenApiTypes.BINARY, 400: ErrorSerializer},
+        description="A zip of the order's headshots.",
+    )
+    def get(self, request, wid: int, order_id: int):
+        order = selectors.order_get(membership=self.membership, order_id=order_id)
+        if not order.headshots.exists():
+            raise ValidationError("This order has no headshots to download.", code="no_headshots")
+        return file_response(
+            selectors.order_zip(order=order),
+            content_type="application/zip",
+            filename=f"headshots-order-{order.pk}.zip",
+            download=True,
+        )
+
+
+class HeadshotImageView(WorkspaceAPIView):
+    content_negotiation_class = FileNegotiation
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("download", OpenApiTypes.BOOL, description="Serve as an attachment.")
+        ],
+        responses={(200, "image/*"): OpenApiTypes.BINARY},
+        description="The full-size headshot image.",
+    )
+    def get(self, request, wid: int, headshot_id: int):
+        headshot = selectors.headshot_get(membership=self.membership, headshot_id=headshot_id)
+        return file_response(
+            open_headshot(headshot),
+            content_type=headshot.content_type,
+            filename=selectors.headshot_filename(headshot),
+            download=request.query_params.get("download") in {"1", "true"},
+        )

@@ -1,0 +1,180 @@
+"""Checking and cleaning uploaded selfies, and encoding finished headshots.
+
+Everything that can be refused is refused from the header alone, before a single
+pixel is decoded: size on disk, format, pixel count (decompression bombs) and the
+short side. Only then is the image decoded, turned upright from its EXIF
+orientation, converted to sRGB, and re-encoded from bare pixels so that no metadata
+(EXIF, GPS, XMP, ICC, comments) survives.
+"""
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import pillow_heif
+from django.core.exceptions import ValidationError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+pillow_heif.register_heif_opener()
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_PIXELS = 40_000_000
+MIN_SHORT_SIDE = 512
+ACCEPTED_FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "HEIF": "HEIC/HEIF"}
+ACCEPTED_CONTENT_TYPES = "image/jpeg,image/png,image/webp,image/heic,image/heif,.heic,.heif"
+STORED_JPEG_QUALITY = 95
+THUMBNAIL_SIDE = 512
+
+_SRGB = ImageCms.createProfile("sRGB")
+
+
+@dataclass(frozen=True)
+class CleanImage:
+    jpeg: bytes
+    width: int
+    height: int
+
+
+def _refuse(message: str, code: str) -> ValidationError:
+    return ValidationError(message, code=code)
+
+
+def _open_header(data: bytes) -> Image.Image:
+    """Read the header only; Pillow decodes nothing until load()."""
+    with warnings.catch_warnings():
+        # Between Pillow's own limits it only warns; MAX_PIXELS below is stricter.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            return Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError:
+            raise _refuse(
+                f"This image has far more pixels than a photo needs. "
+                f"Send one under {MAX_PIXELS // 1_000_000} megapixels.",
+                "too_many_pixels",
+            ) from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            raise _refuse(
+                "This file is not an image we can read. Send a JPEG, PNG, WebP or HEIC photo.",
+                "not_an_image",
+            ) from None
+
+
+def clean_selfie(data: bytes) -> CleanImage:
+    """Validate an uploaded selfie and return it upright, in sRGB, with no metadata."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise _refuse(
+            f"This file is {len(data) / 1024 / 1024:.1f} MB; the limit is "
+            f"{MAX_UPLOAD_BYTES // 1024 // 1024} MB. Export a smaller copy and try again.",
+            "file_too_large",
+        )
+    if not data:
+        raise _refuse("The file is empty.", "empty_file")
+    image = _open_header(data)
+    if image.format not in ACCEPTED_FORMATS:
+        raise _refuse(
+            f"{image.format or 'This'} files are not accepted. "
+            "Send a JPEG, PNG, WebP or HEIC photo.",
+            "unsupported_format",
+        )
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise _refuse(
+            f"This image is {width}×{height} ({width * height / 1_000_000:.0f} megapixels); "
+            f"the limit is {MAX_PIXELS // 1_000_000} megapixels. Send a smaller copy.",
+            "too_many_pixels",
+        )
+    if min(width, height) < MIN_SHORT_SIDE:
+        raise _refuse(
+            f"This image is {width}×{height}; its short side must be at least "
+            f"{MIN_SHORT_SIDE} px for a sharp headshot. Send the original photo, not a thumbnail.",
+            "too_small",
+        )
+    try:
+        image.load()
+        upright = ImageOps.exif_transpose(image)
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+        raise _refuse(
+            "This image is truncated or damaged, so it cannot be read in full. "
+            "Upload it again, or export a fresh copy.",
+            "truncated_image",
+        ) from None
+    rgb = _to_srgb(upright, image.info.get("icc_profile"))
+    # A fresh image built from bare pixels carries no info dict, hence no metadata.
+    bare = Image.frombytes("RGB", rgb.size, rgb.tobytes())
+    out = io.BytesIO()
+    bare.save(out, format="JPEG", quality=STORED_JPEG_QUALITY, optimize=True)
+    return CleanImage(jpeg=out.getvalue(), width=bare.width, height=bare.height)
+
+
+def _to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        # Transparent areas become white, not black, like paper behind a print.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba).convert("RGB")
+    if icc_profile and image.mode in ("RGB", "CMYK", "L"):
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
+            return ImageCms.profileToProfile(image, source, _SRGB, outputMode="RGB")
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass  # A broken profile is metadata we drop anyway; the pixels still serve.
+    return image.convert("RGB")
+
+
+def preview_jpeg(jpeg: bytes, *, side: int = THUMBNAIL_SIDE) -> bytes:
+    image = Image.open(io.BytesIO(jpeg))
+    # draft() lets the JPEG decoder scale down by DCT, far cheaper than a full decode.
+    image.draft("RGB", (side, side))
+    image.thumbnail((side, side))
+    out = io.BytesIO()
+    image.convert("RGB").save(out, format="JPEG", quality=85)
+    return out.getvalue()
+
+
+@dataclass(frozen=True)
+class EncodedHeadshot:
+    data: bytes
+    thumbnail: bytes
+    extension: str
+    content_type: str
+    width: int
+    height: int
+
+
+_HEADSHOT_FORMATS = {
+    "JPEG": ("jpg", "image/jpeg"),
+    "PNG": ("png", "image/png"),
+    "WEBP": ("webp", "image/webp"),
+}
+
+
+def encode_headshot(image: "bytes | Image.Image") -> EncodedHeadshot:
+    """Encoded bytes are stored as given (JPEG, PNG or WebP); a PIL image becomes a JPEG."""
+    if isinstance(image, bytes | bytearray):
+        data = bytes(image)
+        try:
+            decoded = Image.open(io.BytesIO(data))
+            decoded.load()
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+            raise ValueError(f"The headshot bytes are not a readable image: {error}") from None
+        if decoded.format not in _HEADSHOT_FORMATS:
+            raise ValueError(f"Headshots must be JPEG, PNG or WebP, not {decoded.format}.")
+        extension, content_type = _HEADSHOT_FORMATS[decoded.format]
+    else:
+        decoded = image.convert("RGB")
+        out = io.BytesIO()
+        decoded.save(out, format="JPEG", quality=STORED_JPEG_QUALITY)
+        data = out.getvalue()
+        extension, content_type = _HEADSHOT_FORMATS["JPEG"]
+    thumb = decoded.convert("RGB")
+    thumb.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    thumb_out = io.BytesIO()
+    thumb.save(thumb_out, format="JPEG", quality=85)
+    return EncodedHeadshot(
+        data=data,
+        thumbnail=thumb_out.getvalue(),
+        extension=extension,
+        content_type=content_type,
+        width=decoded.width,
+        height=decoded.height,
+    )

@@ -1,0 +1,209 @@
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+from accounts.scoping import WorkspaceOwnedModel
+from billing.plans import Tier
+
+
+class ErrorCode:
+    """Why an order failed. The worker passes one of these to order_mark_failed."""
+
+    NO_FACE = "no_face"
+    MULTIPLE_FACES = "multiple_faces"
+    FACE_TOO_SMALL = "face_too_small"
+    PHOTO_UNAVAILABLE = "photo_unavailable"
+    WORKER_LOST = "worker_lost"
+    GENERATION_FAILED = "generation_failed"
+
+
+# What the person can do about each failure, shown next to the worker's message.
+ERROR_HINTS = {
+    ErrorCode.NO_FACE: "We could not find a face in your photo. Upload a well-lit selfie "
+    "with your whole face visible, looking at the camera, and order again.",
+    ErrorCode.MULTIPLE_FACES: "Your photo shows more than one face. Upload a selfie of just you "
+    "and order again.",
+    ErrorCode.FACE_TOO_SMALL: "Your face is too small in the photo. Take a closer selfie, with your "
+    "face filling about a third of the picture, and order again.",
+    ErrorCode.PHOTO_UNAVAILABLE: "Your selfie was deleted before we could use it. Upload it again "
+    "and order again.",
+    ErrorCode.WORKER_LOST: "Our generator stopped while working on your order. Nothing undelivered "
+    "was charged to your quota; please order again.",
+    ErrorCode.GENERATION_FAILED: "Something went wrong while generating. Nothing undelivered was "
+    "charged to your quota; please order again.",
+}
+
+
+class Style(models.Model):
+    """A headshot look from the catalog. Global (not workspace-owned); staff edit it."""
+
+    TIER_CHOICES = [(Tier.FREE, "Free"), (Tier.PREMIUM, "Premium")]
+
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=80)
+    description = models.CharField(max_length=300)
+    prompt = models.TextField(help_text="Positive prompt for the generator.")
+    negative_prompt = models.TextField(blank=True)
+    tier = models.CharField(max_length=16, choices=TIER_CHOICES, default=Tier.FREE)
+    is_active = models.BooleanField(default=True, help_text="Inactive styles cannot be ordered.")
+    position = models.PositiveSmallIntegerField(default=100, help_text="Lower comes first.")
+
+    class Meta:
+        ordering = ["position", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SourcePhoto(WorkspaceOwnedModel):
+    """An uploaded selfie: cleaned, encrypted, kept for 24 hours at most.
+
+    The stored object at `storage_name` is an AES-GCM blob (see generation.crypto) of a
+    metadata-free JPEG; `face_data` is the worker's face analysis, encrypted the same way.
+    """
+
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    storage_name = models.CharField(max_length=255, unique=True)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size_bytes = models.PositiveIntegerField(
+        help_text="Size of the cleaned JPEG before encryption."
+    )
+    face_data = models.BinaryField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    purge_at = models.DateTimeField(db_index=True)
+    # A failed storage delete leaves the row here, with why, for the next purge run.
+    purge_attempts = models.PositiveIntegerField(default=0)
+    last_purge_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Photo {self.pk} ({self.width}×{self.height})"
+
+
+class QuotaUsage(WorkspaceOwnedModel):
+    """Headshots reserved by a workspace in one calendar month (UTC).
+
+    order_create locks this row with select_for_update, so parallel orders for the
+    last units are serialised by the database.
+    """
+
+    period = models.DateField(help_text="First day of the month.")
+    used = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "period"], name="quota_usage_one_per_month"
+            )
+        ]
+        ordering = ["-period"]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id} {self.period:%Y-%m}: {self.used}"
+
+
+class Order(WorkspaceOwnedModel):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELED)
+
+    placed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    # The selfie is purged after 24 h; the order and its headshots outlive it.
+    photo = models.ForeignKey(
+        SourcePhoto, on_delete=models.SET_NULL, null=True, blank=True, related_name="orders"
+    )
+    styles = models.ManyToManyField(Style, related_name="+")
+    per_style = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
+    total = models.PositiveIntegerField()
+    done = models.PositiveIntegerField(default=0)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    stage = models.CharField(max_length=120, blank=True, help_text="What the worker is doing now.")
+    error_code = models.CharField(max_length=60, blank=True)
+    error_message = models.TextField(blank=True)
+    # Fixed from the workspace's entitlements when the order is placed.
+    resolution = models.PositiveIntegerField()
+    queue_name = models.CharField(max_length=60)
+    quota_period = models.DateField()
+    quota_refunded = models.PositiveIntegerField(default=0)
+    # The worker's claim on the order; a stale heartbeat means the worker is gone.
+    worker_id = models.CharField(max_length=120, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["workspace", "-created_at"], name="order_ws_recent")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(done__lte=models.F("total")), name="order_done_lte_total"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order {self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def error_hint(self) -> str:
+        return ERROR_HINTS.get(self.error_code, "")
+
+    @property
+    def undelivered(self) -> int:
+        return self.total - self.done - self.quota_refunded
+
+
+class Headshot(WorkspaceOwnedModel):
+    """One generated image, in slot (style, index) of its order.
+
+    The unique slot is what makes the worker's writes idempotent: a redelivered order
+    can never end with more headshots than were ordered.
+    """
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="headshots")
+    style = models.ForeignKey(Style, on_delete=models.PROTECT, related_name="+")
+    index = models.PositiveSmallIntegerField()
+    seed = models.BigIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    file = models.FileField(max_length=255)
+    thumbnail = models.FileField(max_length=255)
+    content_type = models.CharField(max_length=40)
+    likeness = models.FloatField(
+        null=True, blank=True, help_text="Face similarity to the selfie, 0–1."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    purge_attempts = models.PositiveIntegerField(default=0)
+    last_purge_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["order", "style__position", "style__name", "index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "style", "index"], name="headshot_one_per_slot"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Headshot {self.pk} of order {self.order_id}"

@@ -1,0 +1,153 @@
+"""Reads for the portal, the API and the worker. Writes live in generation.services.
+
+Visibility inside a workspace: a selfie is seen only by the person who uploaded it;
+an order (and its headshots) by whoever placed it and by the workspace's owners and
+admins, who pay for it. Anything else answers 404, like a missing object.
+"""
+
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from datetime import UTC, date
+
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from accounts.models import Membership, Role, Workspace
+from billing.plans import entitlements
+
+from .models import Headshot, Order, QuotaUsage, SourcePhoto, Style
+
+
+def quota_period(moment=None) -> date:
+    """The quota month a moment falls in: its first day, UTC."""
+    moment = (moment or timezone.now()).astimezone(UTC)
+    return moment.date().replace(day=1)
+
+
+def next_quota_period(period: date) -> date:
+    return date(period.year + period.month // 12, period.month % 12 + 1, 1)
+
+
+@dataclass(frozen=True)
+class QuotaStatus:
+    plan: str
+    quota: int
+    used: int
+    resets_on: date
+
+    @property
+    def remaining(self) -> int:
+        return max(self.quota - self.used, 0)
+
+
+def quota_status(*, workspace: Workspace) -> QuotaStatus:
+    period = quota_period()
+    usage = QuotaUsage.objects.for_workspace(workspace).filter(period=period).first()
+    rights = entitlements(workspace)
+    return QuotaStatus(
+        plan=rights.plan,
+        quota=rights.monthly_quota,
+        used=usage.used if usage else 0,
+        resets_on=next_quota_period(period),
+    )
+
+
+def styles_active() -> QuerySet[Style]:
+    return Style.objects.filter(is_active=True)
+
+
+def styles_for_workspace(*, workspace: Workspace) -> list[tuple[Style, bool]]:
+    """Every active style, with whether this workspace's plan allows it."""
+    rights = entitlements(workspace)
+    return [(style, rights.allows_style_tier(style.tier)) for style in styles_active()]
+
+
+def photos_for_user(*, workspace: Workspace, user) -> QuerySet[SourcePhoto]:
+    """The user's selfies that have not reached their purge time."""
+    return SourcePhoto.objects.for_workspace(workspace).filter(
+        uploaded_by=user, purge_at__gt=timezone.now()
+    )
+
+
+def photo_get(*, workspace: Workspace, user, photo_id: int) -> SourcePhoto:
+    photo = photos_for_user(workspace=workspace, user=user).filter(pk=photo_id).first()
+    if photo is None:
+        raise Http404("No such photo.")
+    return photo
+
+
+def orders_visible(*, membership: Membership) -> QuerySet[Order]:
+    orders = Order.objects.for_workspace(membership.workspace)
+    if not membership.has_role(Role.ADMIN):
+        orders = orders.filter(placed_by=membership.user)
+    return orders
+
+
+def orders_with_results(orders: QuerySet[Order], *, workspace: Workspace) -> QuerySet[Order]:
+    headshots = Headshot.objects.for_workspace(workspace).select_related("style")
+    return orders.prefetch_related("styles", Prefetch("headshots", queryset=headshots))
+
+
+def order_get(*, membership: Membership, order_id: int) -> Order:
+    orders = orders_with_results(
+        orders_visible(membership=membership), workspace=membership.workspace
+    )
+    order = orders.filter(pk=order_id).first()
+    if order is None:
+        raise Http404("No such order.")
+    return order
+
+
+def headshot_get(*, membership: Membership, headshot_id: int) -> Headshot:
+    headshot = (
+        Headshot.objects.for_workspace(membership.workspace)
+        .filter(pk=headshot_id, order__in=orders_visible(membership=membership))
+        .select_related("style")
+        .first()
+    )
+    if headshot is None:
+        raise Http404("No such headshot.")
+    return headshot
+
+
+@dataclass(frozen=True)
+class HeadshotSlot:
+    style: Style
+    index: int
+
+
+def order_pending_slots(*, order: Order) -> list[HeadshotSlot]:
+    """The (style, index) slots the worker still has to fill, in catalog order."""
+    filled = set(order.headshots.values_list("style_id", "index"))
+    return [
+        HeadshotSlot(style=style, index=index)
+        for style in order.styles.order_by("position", "name")
+        for index in range(order.per_style)
+        if (style.pk, index) not in filled
+    ]
+
+
+def headshot_filename(headshot: Headshot) -> str:
+    extension = headshot.file.name.rsplit(".", 1)[-1]
+    return f"headshot-{headshot.order_id}-{headshot.style.slug}-{headshot.index + 1}.{extension}"
+
+
+def order_zip(*, order: Order):
+    """A zip of the order's headshots, as an open temporary file positioned at 0.
+
+    Headshots are already compressed images, so they are stored, not deflated.
+    Spooled to disk past 32 MB: a 4K order can be hundreds of megabytes.
+    """
+    spool = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
+    with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_STORED) as archive:
+        for headshot in order.headshots.select_related("style"):
+            with (
+                headshot.file.open("rb") as source,
+                archive.open(headshot_filename(headshot), "w", force_zip64=True) as target,
+            ):
+                while chunk := source.read(1024 * 1024):
+                    target.write(chunk)
+    spool.seek(0)
+    return spool

@@ -1,0 +1,97 @@
+"""Output shapes shared by the REST API and the portal's JSON endpoints.
+
+A headshot's `url` is built by a callable in the serializer context (`headshot_url`),
+because the API and the portal each serve images through their own access-checked
+view, never a public media URL.
+"""
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from .models import Headshot, Order, SourcePhoto, Style
+from .services import MAX_PER_STYLE
+
+
+class StyleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Style
+        fields = ["slug", "name", "description", "tier"]
+        read_only_fields = fields
+
+
+class PhotoSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SourcePhoto
+        fields = ["id", "width", "height", "created_at", "purge_at"]
+        read_only_fields = fields
+
+
+class PhotoUploadSerializer(serializers.Serializer):
+    image = serializers.FileField(
+        help_text="JPEG, PNG, WebP or HEIC/HEIF; at most 20 MB and 40 megapixels, "
+        "short side at least 512 px."
+    )
+
+
+class HeadshotSerializer(serializers.ModelSerializer):
+    style = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Headshot
+        fields = ["id", "style", "index", "width", "height", "url", "likeness", "created_at"]
+        read_only_fields = fields
+
+    def get_url(self, headshot) -> str:
+        return self.context["headshot_url"](headshot)
+
+
+class ProgressSerializer(serializers.Serializer):
+    done = serializers.IntegerField()
+    total = serializers.IntegerField()
+    stage = serializers.CharField()
+
+
+class OrderErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    hint = serializers.CharField(help_text="What the customer can do about it.")
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    styles = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    progress = ProgressSerializer(source="*", read_only=True)
+    error = serializers.SerializerMethodField()
+    headshots = HeadshotSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "status",
+            "photo",
+            "styles",
+            "per_style",
+            "resolution",
+            "progress",
+            "error",
+            "headshots",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OrderErrorSerializer(allow_null=True))
+    def get_error(self, order) -> dict | None:
+        if not order.error_code:
+            return None
+        return {"code": order.error_code, "message": order.error_message, "hint": order.error_hint}
+
+
+class OrderCreateSerializer(serializers.Serializer):
+    photo = serializers.IntegerField(help_text="Id of an uploaded selfie.")
+    styles = serializers.ListField(
+        child=serializers.SlugField(), min_length=1, max_length=50, help_text="Style slugs."
+    )
+    per_style = serializers.IntegerField(min_value=1, max_value=MAX_PER_STYLE, default=1)

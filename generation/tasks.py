@@ -1,0 +1,13 @@
+"""Entry points for django-q2 schedules; each only calls a service."""
+
+from datetime import timedelta
+
+from django.conf import settings
+
+from . import services
+
+
+def recover_stale_orders() -> int:
+    return services.orders_recover_stale(
+        older_than=timedelta(seconds=settings.GPU_HEARTBEAT_TIMEOUT)
+    )

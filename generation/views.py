@@ -1,0 +1,342 @@
+"""The customer portal under /w/<workspace_slug>/.
+
+Pages render once; the studio's scripts (static/js/) then talk to the JSON endpoints
+here, with the session and its CSRF token. The upload, order and cancel endpoints also
+work as plain form posts (redirect plus a message) when scripts are off. Images are
+streamed only after an access check.
+"""
+
+import json
+import math
+from functools import wraps
+from types import SimpleNamespace
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from rest_framework.throttling import ScopedRateThrottle
+
+from accounts.access import access_membership_by_slug
+from billing.plans import entitlements
+from headshot_site.api_errors import PaymentRequired, json_error
+
+from . import images, selectors, services
+from .api import file_response, open_headshot
+from .models import Order, SourcePhoto
+from .serializers import OrderSerializer, PhotoSerializer
+
+ORDER_POLL_MS = 2000
+
+
+def workspace_view(*methods: str):
+    """Resolve the membership before anything else, so an outsider gets 404 for every
+    path and method (never a 405 that confirms the workspace exists)."""
+
+    def decorate(view):
+        @login_required
+        @wraps(view)
+        def wrapper(request, workspace_slug: str, **kwargs):
+            membership = access_membership_by_slug(request.user, workspace_slug)
+            if request.method not in methods:
+                return HttpResponseNotAllowed(methods)
+            return view(request, membership, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def _wants_json(request) -> bool:
+    return (
+        "application/json" in request.headers.get("Accept", "")
+        or request.content_type == "application/json"
+    )
+
+
+def _throttled(request, scope: str) -> JsonResponse | None:
+    """The API's throttle, applied to the portal's twin endpoints (same counters)."""
+    throttle = ScopedRateThrottle()
+    if throttle.allow_request(request, SimpleNamespace(throttle_scope=scope)):
+        return None
+    wait = math.ceil(throttle.wait() or 1)
+    return json_error(
+        status_code=429,
+        code="throttled",
+        message=f"Too many requests. Try again in {wait} seconds.",
+    )
+
+
+def _error_response(error: Exception) -> JsonResponse:
+    if isinstance(error, PaymentRequired):
+        return json_error(status_code=402, code=str(error.get_codes()), message=str(error.detail))
+    codes = [item.code for item in error.error_list if item.code]
+    return json_error(
+        status_code=400, code=codes[0] if codes else "invalid", message=" ".join(error.messages)
+    )
+
+
+def _failed(request, error: Exception, *, back: str):
+    if _wants_json(request):
+        return _error_response(error)
+    message = str(error.detail) if isinstance(error, PaymentRequired) else " ".join(error.messages)
+    messages.error(request, message)
+    return redirect(back)
+
+
+def _order_json(order: Order, workspace) -> dict:
+    def headshot_url(headshot) -> str:
+        return reverse("headshot_image", args=[workspace.slug, headshot.pk])
+
+    data = OrderSerializer(order, context={"headshot_url": headshot_url}).data
+    data["hint"] = order.error_hint
+    data["urls"] = {
+        "page": reverse("order_detail", args=[workspace.slug, order.pk]),
+        "status": reverse("order_status", args=[workspace.slug, order.pk]),
+        "cancel": reverse("order_cancel", args=[workspace.slug, order.pk]),
+        "download": reverse("order_download", args=[workspace.slug, order.pk]),
+    }
+    for headshot, item in zip(order.headshots.all(), data["headshots"], strict=True):
+        item["thumbnail_url"] = reverse("headshot_thumbnail", args=[workspace.slug, headshot.pk])
+        item["download_url"] = f"{item['url']}?download=1"
+    return data
+
+
+def _photo_json(photo: SourcePhoto, workspace) -> dict:
+    return {
+        **PhotoSerializer(photo).data,
+        "preview_url": reverse("photo_preview", args=[workspace.slug, photo.pk]),
+        "delete_url": reverse("photo_delete", args=[workspace.slug, photo.pk]),
+    }
+
+
+@workspace_view("GET")
+def studio(request, membership):
+    workspace = membership.workspace
+    rights = entitlements(workspace)
+    photos = selectors.photos_for_user(workspace=workspace, user=request.user)
+    context = {
+        "workspace": workspace,
+        "membership": membership,
+        "rights": rights,
+        "quota": selectors.quota_status(workspace=workspace),
+        "styles": selectors.styles_for_workspace(workspace=workspace),
+        "photos": [_photo_json(photo, workspace) for photo in photos],
+        "orders": selectors.orders_visible(membership=membership)[:5],
+        "limits": {
+            "maxBytes": images.MAX_UPLOAD_BYTES,
+            "minSide": images.MIN_SHORT_SIDE,
+            "maxPixels": images.MAX_PIXELS,
+            "maxPerStyle": services.MAX_PER_STYLE,
+        },
+        "accept": images.ACCEPTED_CONTENT_TYPES,
+        "max_per_style": services.MAX_PER_STYLE,
+    }
+    return render(request, "generation/studio.html", context)
+
+
+@workspace_view("POST")
+def photo_upload(request, membership):
+    back = reverse("studio", args=[membership.workspace.slug])
+    if limited := _throttled(request, "upload"):
+        return limited
+    upload = request.FILES.get("image")
+    try:
+        if upload is None:
+            raise ValidationError("Choose a photo to upload.", code="image_required")
+        photo = services.photo_upload(
+            workspace=membership.workspace, user=request.user, upload=upload
+        )
+    except ValidationError as error:
+        return _failed(request, error, back=back)
+    if _wants_json(request):
+        return JsonResponse(_photo_json(photo, membership.workspace), status=201)
+    messages.success(request, "Your selfie is uploaded. Now pick your styles.")
+    return redirect(back)
+
+
+@workspace_view("GET")
+def photo_preview(request, membership, photo_id: int):
+    photo = selectors.photo_get(
+        workspace=membership.workspace, user=request.user, photo_id=photo_id
+    )
+    try:
+        preview = images.preview_jpeg(services.photo_read_image(photo=photo))
+    except services.PhotoUnavailable:
+        raise Http404("This photo is no longer stored.") from None
+    response = HttpResponse(preview, content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+@workspace_view("POST")
+def photo_delete(request, membership, photo_id: int):
+    photo = selectors.photo_get(
+        workspace=membership.workspace, user=request.user, photo_id=photo_id
+    )
+    gone = services.photo_delete(photo=photo)
+    message = (
+        "Your selfie is deleted."
+        if gone
+        else "Your selfie is hidden and will be deleted from storage within the hour."
+    )
+    if _wants_json(request):
+        return JsonResponse({"deleted": gone, "message": message})
+    messages.success(request, message)
+    return redirect("studio", workspace_slug=membership.workspace.slug)
+
+
+def _order_input(request) -> tuple[object, list, object]:
+    if request.content_type == "application/json":
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            raise ValidationError(
+                "The request body is not valid JSON.", code="invalid_json"
+            ) from None
+        if not isinstance(body, dict):
+            raise ValidationError("Send a JSON object.", code="invalid_json")
+        return body.get("photo"), body.get("styles") or [], body.get("per_style", 1)
+    return (
+        request.POST.get("photo"),
+        request.POST.getlist("styles"),
+        request.POST.get("per_style", 1),
+    )
+
+
+def _as_int(value, *, code: str, message: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValidationError(message, code=code) from None
+
+
+@workspace_view("POST")
+def order_create(request, membership):
+    workspace = membership.workspace
+    back = reverse("studio", args=[workspace.slug])
+    if limited := _throttled(request, "order"):
+        return limited
+    try:
+        photo_id, style_slugs, per_style = _order_input(request)
+        photo_id = _as_int(
+            photo_id, code="photo_required", message="Upload or choose a selfie first."
+        )
+        per_style = _as_int(
+            per_style, code="invalid_per_style", message="Say how many headshots per style."
+        )
+        if not isinstance(style_slugs, list) or not all(
+            isinstance(slug, str) for slug in style_slugs
+        ):
+            raise ValidationError("Styles must be a list of style slugs.", code="invalid_styles")
+        photo = (
+            SourcePhoto.objects.for_workspace(workspace)
+            .filter(pk=photo_id, uploaded_by=request.user)
+            .first()
+        )
+        if photo is None:
+            raise ValidationError(
+                "That selfie is gone: selfies are deleted 24 hours after upload. Upload it again.",
+                code="photo_not_found",
+            )
+        order = services.order_create(
+            workspace=workspace,
+            user=request.user,
+            photo=photo,
+            style_slugs=style_slugs,
+            per_style=per_style,
+        )
+    except (ValidationError, PaymentRequired) as error:
+        return _failed(request, error, back=back)
+    page = reverse("order_detail", args=[workspace.slug, order.pk])
+    if _wants_json(request):
+        order = selectors.order_get(membership=membership, order_id=order.pk)
+        return JsonResponse(_order_json(order, workspace), status=201)
+    return redirect(page)
+
+
+@workspace_view("GET")
+def order_history(request, membership):
+    orders = selectors.orders_visible(membership=membership).prefetch_related("styles")
+    page = Paginator(orders, 20).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "generation/orders.html",
+        {"workspace": membership.workspace, "membership": membership, "page": page},
+    )
+
+
+@workspace_view("GET")
+def order_detail(request, membership, order_id: int):
+    order = selectors.order_get(membership=membership, order_id=order_id)
+    context = {
+        "workspace": membership.workspace,
+        "membership": membership,
+        "order": order,
+        "order_json": _order_json(order, membership.workspace),
+        "poll_ms": ORDER_POLL_MS,
+        "retention_days": entitlements(membership.workspace).retention_days,
+    }
+    return render(request, "generation/order_detail.html", context)
+
+
+@workspace_view("GET")
+def order_status(request, membership, order_id: int):
+    order = selectors.order_get(membership=membership, order_id=order_id)
+    response = JsonResponse(_order_json(order, membership.workspace))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@workspace_view("POST")
+def order_cancel(request, membership, order_id: int):
+    order = selectors.order_get(membership=membership, order_id=order_id)
+    page = reverse("order_detail", args=[membership.workspace.slug, order.pk])
+    try:
+        services.order_cancel(order=order)
+    except ValidationError as error:
+        return _failed(request, error, back=page)
+    if _wants_json(request):
+        order = selectors.order_get(membership=membership, order_id=order_id)
+        return JsonResponse(_order_json(order, membership.workspace))
+    messages.success(request, "Order canceled; its headshots are back in your monthly quota.")
+    return redirect(page)
+
+
+@workspace_view("GET")
+def order_download(request, membership, order_id: int):
+    order = selectors.order_get(membership=membership, order_id=order_id)
+    if not order.headshots.all():
+        messages.error(request, "This order has no headshots to download yet.")
+        return redirect("order_detail", workspace_slug=membership.workspace.slug, order_id=order.pk)
+    return file_response(
+        selectors.order_zip(order=order),
+        content_type="application/zip",
+        filename=f"headshots-order-{order.pk}.zip",
+        download=True,
+    )
+
+
+@workspace_view("GET")
+def headshot_image(request, membership, headshot_id: int):
+    headshot = selectors.headshot_get(membership=membership, headshot_id=headshot_id)
+    return file_response(
+        open_headshot(headshot),
+        content_type=headshot.content_type,
+        filename=selectors.headshot_filename(headshot),
+        download=request.GET.get("download") in {"1", "true"},
+    )
+
+
+@workspace_view("GET")
+def headshot_thumbnail(request, membership, headshot_id: int):
+    headshot = selectors.headshot_get(membership=membership, headshot_id=headshot_id)
+    return file_response(
+        open_headshot(headshot, thumbnail=True),
+        content_type="image/jpeg",
+        filename=f"thumbnail-{headshot.pk}.jpg",
+        download=False,
+    )

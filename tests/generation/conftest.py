@@ -1,0 +1,74 @@
+import pytest
+from django.core.cache import cache
+
+from billing.plans import Entitlements, Tier
+from generation.models import Style
+from generation.services import photo_upload
+from tests.factories import MembershipFactory, UserFactory
+
+from . import imagefiles
+
+PREMIUM = Entitlements(
+    plan="premium",
+    monthly_quota=200,
+    style_tiers=frozenset({Tier.FREE, Tier.PREMIUM}),
+    resolution=4096,
+    queue_priority=0,
+    retention_days=90,
+)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles():
+    # Throttle counters live in the cache, which outlives a single test.
+    cache.clear()
+
+
+def set_entitlements(monkeypatch, rights) -> None:
+    for module in ("generation.services", "generation.selectors", "generation.views"):
+        monkeypatch.setattr(f"{module}.entitlements", lambda workspace: rights)
+
+
+@pytest.fixture
+def premium(monkeypatch):
+    set_entitlements(monkeypatch, PREMIUM)
+    return PREMIUM
+
+
+def _style(slug: str, tier: str) -> Style:
+    style, _ = Style.objects.get_or_create(
+        slug=slug,
+        defaults={
+            "name": slug.replace("-", " ").title(),
+            "description": "d",
+            "prompt": "p",
+            "tier": tier,
+        },
+    )
+    return style
+
+
+@pytest.fixture
+def free_style(db):
+    return _style("corporate-grey", Tier.FREE)
+
+
+@pytest.fixture
+def second_free_style(db):
+    return _style("modern-office", Tier.FREE)
+
+
+@pytest.fixture
+def premium_style(db):
+    return _style("legal-library", Tier.PREMIUM)
+
+
+@pytest.fixture
+def photo(workspace, user):
+    return photo_upload(workspace=workspace, user=user, upload=imagefiles.upload(imagefiles.jpeg()))
+
+
+@pytest.fixture
+def colleague(workspace):
+    """A plain member of the same workspace."""
+    return MembershipFactory(workspace=workspace, user=UserFactory(), role="member").user
