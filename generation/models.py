@@ -193,6 +193,9 @@ class Headshot(WorkspaceOwnedModel):
     likeness = models.FloatField(
         null=True, blank=True, help_text="Face similarity to the selfie, 0–1."
     )
+    # GPU time spent on this image (its share of the batch, upscale included): the
+    # worker-health page's time per image comes from here.
+    generation_seconds = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     purge_attempts = models.PositiveIntegerField(default=0)
     last_purge_error = models.TextField(blank=True)
@@ -207,3 +210,26 @@ class Headshot(WorkspaceOwnedModel):
 
     def __str__(self) -> str:
         return f"Headshot {self.pk} of order {self.order_id}"
+
+
+class WorkerStatus(models.Model):
+    """What each GPU worker process last said about itself (staff-side, not tenant data)."""
+
+    worker_id = models.CharField(max_length=120, primary_key=True)
+    hostname = models.CharField(max_length=120)
+    pid = models.PositiveIntegerField()
+    device = models.CharField(max_length=40)
+    model_set = models.CharField(max_length=16)
+    started_at = models.DateTimeField()
+    heartbeat_at = models.DateTimeField(db_index=True)
+    current_order = models.ForeignKey(
+        Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-heartbeat_at"]
+        verbose_name_plural = "worker statuses"
+
+    def __str__(self) -> str:
+        return self.worker_id

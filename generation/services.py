@@ -30,7 +30,7 @@ from billing.plans import Tier, entitlements
 from headshot_site.api_errors import PaymentRequired
 
 from . import crypto, images
-from .models import ErrorCode, Headshot, Order, QuotaUsage, SourcePhoto, Style
+from .models import ErrorCode, Headshot, Order, QuotaUsage, SourcePhoto, Style, WorkerStatus
 from .queue import enqueue_order, gpu_queue_for
 from .selectors import next_quota_period, quota_period
 
@@ -55,6 +55,8 @@ __all__ = [
     "photo_store_face_data",
     "photo_upload",
     "photos_purge_expired",
+    "worker_heartbeat",
+    "worker_stopped",
 ]
 
 logger = logging.getLogger(__name__)
@@ -436,6 +438,7 @@ def headshot_create(
     seed: int,
     image: bytes | Image.Image,
     likeness: float | None,
+    generation_seconds: float | None = None,
 ) -> Headshot:
     """Store one finished headshot in slot (style, index) of a running order.
 
@@ -477,6 +480,7 @@ def headshot_create(
                 thumbnail=stored[1],
                 content_type=encoded.content_type,
                 likeness=likeness,
+                generation_seconds=generation_seconds,
             )
             order.done = order.headshots.count()
             order.heartbeat_at = timezone.now()
@@ -709,3 +713,35 @@ def headshots_purge_expired(
         total.deleted += result.deleted
         total.failed += result.failed
     return total
+
+
+def worker_heartbeat(
+    *,
+    worker_id: str,
+    hostname: str,
+    pid: int,
+    device: str,
+    model_set: str,
+    started_at: datetime,
+    current_order_id: int | None,
+) -> None:
+    """Record that a GPU worker is alive, and what it is working on."""
+    WorkerStatus.objects.update_or_create(
+        worker_id=worker_id,
+        defaults={
+            "hostname": hostname,
+            "pid": pid,
+            "device": device,
+            "model_set": model_set,
+            "started_at": started_at,
+            "heartbeat_at": timezone.now(),
+            "current_order_id": current_order_id,
+            "stopped_at": None,
+        },
+    )
+
+
+def worker_stopped(*, worker_id: str) -> None:
+    WorkerStatus.objects.filter(worker_id=worker_id).update(
+        stopped_at=timezone.now(), current_order=None
+    )
