@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -53,8 +54,11 @@ def workspace_create_personal(*, user: User) -> Workspace:
     return workspace_create(owner=user, name="Personal", kind=Workspace.Kind.PERSONAL)
 
 
-def user_signup(*, email: str, password: str, request=None) -> User:
-    """Create a user with their personal workspace and send the verification email."""
+def user_signup(*, email: str, password: str, request: HttpRequest) -> User:
+    """Create a user with their personal workspace and send the verification email.
+
+    The request is where the verification link points (scheme and host).
+    """
     email = _clean_email(email)
     if User.objects.filter(email__iexact=email).exists():
         raise ValidationError("An account with this email already exists.", code="email_taken")
@@ -75,7 +79,7 @@ def user_signup(*, email: str, password: str, request=None) -> User:
     return user
 
 
-def _send_verification(address: EmailAddress, request) -> None:
+def _send_verification(address: EmailAddress, request: HttpRequest) -> None:
     # allauth builds the link from the request it finds in its own context; an
     # on_commit callback may run after the view has left that context.
     with allauth_context.request_context(request):

@@ -140,6 +140,9 @@ class Order(WorkspaceOwnedModel):
     queue_name = models.CharField(max_length=60)
     quota_period = models.DateField()
     quota_refunded = models.PositiveIntegerField(default=0)
+    # Delivered headshots staff gave back to the workspace's quota as a goodwill
+    # credit; kept apart from quota_refunded, which is only ever the undelivered part.
+    quota_credited = models.PositiveIntegerField(default=0)
     # The worker's claim on the order; a stale heartbeat means the worker is gone.
     worker_id = models.CharField(max_length=120, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
@@ -152,6 +155,9 @@ class Order(WorkspaceOwnedModel):
     class Meta:
         ordering = ["-created_at", "-pk"]
         indexes = [models.Index(fields=["workspace", "-created_at"], name="order_ws_recent")]
+        # The admin's order actions change a customer's order and quota: a staff member
+        # needs this on top of seeing orders (superusers have it).
+        permissions = [("operate_order", "Can retry, cancel and give back quota for orders")]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(done__lte=models.F("total")), name="order_done_lte_total"
@@ -233,3 +239,33 @@ class WorkerStatus(models.Model):
 
     def __str__(self) -> str:
         return self.worker_id
+
+
+class PurgeRun(models.Model):
+    """One run of the purge (manage.py purge_photos): what it deleted and what it could not.
+
+    A run with no finished_at either is still going or was killed; one with `error`
+    stopped early on that error (the counts are what it had done by then).
+    """
+
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    photos_matched = models.PositiveIntegerField(default=0)
+    photos_deleted = models.PositiveIntegerField(default=0)
+    photos_failed = models.PositiveIntegerField(default=0)
+    headshots_matched = models.PositiveIntegerField(default=0)
+    headshots_deleted = models.PositiveIntegerField(default=0)
+    headshots_failed = models.PositiveIntegerField(default=0)
+    # [{"kind": "photo" | "headshot", "id": pk, "error": "..."}], the first few only.
+    failures = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True, help_text="What stopped the run early, if anything.")
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Purge run {self.pk} at {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def failed(self) -> int:
+        return self.photos_failed + self.headshots_failed

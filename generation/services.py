@@ -10,7 +10,7 @@ slot, so an order never ends with more headshots than were ordered.
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -30,7 +30,16 @@ from billing.plans import Tier, entitlements
 from headshot_site.api_errors import PaymentRequired
 
 from . import crypto, images
-from .models import ErrorCode, Headshot, Order, QuotaUsage, SourcePhoto, Style, WorkerStatus
+from .models import (
+    ErrorCode,
+    Headshot,
+    Order,
+    PurgeRun,
+    QuotaUsage,
+    SourcePhoto,
+    Style,
+    WorkerStatus,
+)
 from .queue import enqueue_order, gpu_queue_for
 from .selectors import next_quota_period, quota_period
 
@@ -47,14 +56,18 @@ __all__ = [
     "order_mark_running",
     "order_mark_succeeded",
     "order_record_progress",
+    "order_refund_quota",
     "order_release",
+    "order_retry",
     "orders_recover_stale",
+    "orders_release_for_worker",
     "photo_delete",
     "photo_read_face_data",
     "photo_read_image",
     "photo_store_face_data",
     "photo_upload",
     "photos_purge_expired",
+    "purge_run",
     "worker_heartbeat",
     "worker_stopped",
 ]
@@ -192,15 +205,20 @@ def photo_delete(*, photo: SourcePhoto) -> bool:
 # --- Quota --------------------------------------------------------------------------
 
 
+def _usage_locked(*, workspace: Workspace, period) -> QuotaUsage:
+    """The workspace's usage row for `period`, created if missing, locked until commit."""
+    usages = QuotaUsage.objects.for_workspace(workspace)
+    usages.bulk_create([QuotaUsage(workspace=workspace, period=period)], ignore_conflicts=True)
+    return usages.select_for_update().get(period=period)
+
+
 def _reserve_quota(*, workspace: Workspace, period, count: int, quota: int, plan: str) -> None:
     """Take `count` units of this month's quota, or raise PaymentRequired.
 
     Must run inside a transaction: the usage row stays locked until it commits, so two
     orders for the last unit are serialised and only one gets it.
     """
-    usages = QuotaUsage.objects.for_workspace(workspace)
-    usages.bulk_create([QuotaUsage(workspace=workspace, period=period)], ignore_conflicts=True)
-    usage = usages.select_for_update().get(period=period)
+    usage = _usage_locked(workspace=workspace, period=period)
     left = max(quota - usage.used, 0)
     if count > left:
         resets = next_quota_period(period)
@@ -255,7 +273,10 @@ def _enqueue(order_id: int, queue_name: str) -> None:
         enqueue_order(order_id=order_id, queue_name=queue_name)
     except Exception:
         logger.exception(
-            "Order %s: enqueue to %s failed; recovery will retry", order_id, queue_name
+            "Order %s: enqueue to %s failed; recovery will retry",
+            order_id,
+            queue_name,
+            extra={"order_id": order_id, "queue": queue_name},
         )
         return
     Order.all_workspaces_unscoped.filter(pk=order_id, status=Order.Status.QUEUED).update(
@@ -322,6 +343,13 @@ def order_create(
         )
         order.styles.set(styles)
         transaction.on_commit(lambda: _enqueue(order.pk, queue_name))
+    logger.info(
+        "Order %s placed: %s headshots on %s",
+        order.pk,
+        total,
+        queue_name,
+        extra={"order_id": order.pk, "workspace_id": workspace.pk, "queue": queue_name},
+    )
     return order
 
 
@@ -371,6 +399,94 @@ def order_cancel(*, order: Order) -> Order:
                 code="not_cancelable",
             )
         _finish(order, status=Order.Status.CANCELED)
+    logger.info("Order %s canceled", order.pk, extra={"order_id": order.pk})
+    return order
+
+
+def order_retry(*, order: Order) -> Order:
+    """Send a failed order back to the GPU queue for the headshots it did not deliver.
+
+    Staff decide this, so the quota given back when it failed is taken again without
+    the monthly limit check (the usage row records it, and may go over the quota).
+    Starts are counted afresh, and the message goes out once, after commit. Raises
+    ValidationError for an order that is not failed (`not_retryable`) or whose selfie
+    has been deleted (`photo_expired`): the worker could only fail it again.
+    """
+    with transaction.atomic():
+        order = _lock(order)
+        if order.status != Order.Status.FAILED:
+            raise ValidationError(
+                f"Order {order.pk} is {order.get_status_display().lower()}; only failed orders "
+                "can be retried.",
+                code="not_retryable",
+            )
+        if order.photo is None or order.photo.purge_at <= timezone.now():
+            raise ValidationError(
+                f"The selfie of order {order.pk} has been deleted, so it cannot be generated "
+                "again; the customer has to upload it again and place a new order.",
+                code="photo_expired",
+            )
+        reserved = order.quota_refunded
+        if reserved:
+            usage = _usage_locked(workspace=order.workspace, period=order.quota_period)
+            usage.used += reserved
+            usage.save(update_fields=["used"])
+        order.quota_refunded = 0
+        order.error_code = ""
+        order.error_message = ""
+        order.finished_at = None
+        order.started_at = None
+        order.attempts = 0
+        _requeue(order)
+    logger.info(
+        "Order %s retried by staff: %s headshots re-reserved for %s",
+        order.pk,
+        reserved,
+        f"{order.quota_period:%Y-%m}",
+        extra={"order_id": order.pk, "reserved": reserved, "queue": order.queue_name},
+    )
+    return order
+
+
+def order_refund_quota(*, order: Order, count: int) -> Order:
+    """Give `count` delivered headshots of an order back to its workspace's quota.
+
+    A goodwill credit from staff (the undelivered part is given back automatically
+    when an order fails or is canceled). It lowers this month's usage, where the
+    customer can use it; an order's delivered headshots can be credited once in all.
+    Raises ValidationError when `count` is not a positive whole number
+    (`invalid_count`), exceeds the delivered headshots not yet credited
+    (`credit_too_large`) or this month's usage (`credit_exceeds_usage`).
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValidationError("Give back at least one headshot.", code="invalid_count")
+    with transaction.atomic():
+        order = _lock(order)
+        creditable = order.done - order.quota_credited
+        if count > creditable:
+            raise ValidationError(
+                f"Order {order.pk} has {creditable} delivered headshot"
+                f"{'s' if creditable != 1 else ''} not yet given back; {count} is too many.",
+                code="credit_too_large",
+            )
+        period = quota_period()
+        usage = _usage_locked(workspace=order.workspace, period=period)
+        if count > usage.used:
+            raise ValidationError(
+                f"The workspace of order {order.pk} has used {usage.used} headshot"
+                f"{'s' if usage.used != 1 else ''} in {period:%B %Y}; a credit cannot be larger.",
+                code="credit_exceeds_usage",
+            )
+        usage.used -= count
+        usage.save(update_fields=["used"])
+        order.quota_credited += count
+        order.save(update_fields=["quota_credited"])
+    logger.info(
+        "Order %s: %s delivered headshots given back to the quota by staff",
+        order.pk,
+        count,
+        extra={"order_id": order.pk, "credited": count, "period": f"{period:%Y-%m}"},
+    )
     return order
 
 
@@ -556,6 +672,29 @@ def order_release(*, order: Order, worker_id: str | None = None) -> Order:
     return order
 
 
+def orders_release_for_worker(*, worker_id: str) -> int:
+    """Hand back every order a worker holds: it restarted, so it holds none any more.
+
+    A worker's id is stable across restarts (host and device), so whatever is still
+    running under it was left behind by a crash and need not wait for the staleness
+    timeout. Counts as an attempt, like any crash.
+    """
+    released = 0
+    held = Order.all_workspaces_unscoped.filter(status=Order.Status.RUNNING, worker_id=worker_id)
+    for order_id in held.values_list("pk", flat=True):
+        with transaction.atomic():
+            order = _locked(order_id)
+            if (
+                order is None
+                or order.status != Order.Status.RUNNING
+                or order.worker_id != worker_id
+            ):
+                continue
+            _requeue(order)
+            released += 1
+    return released
+
+
 def orders_recover_stale(*, older_than: timedelta) -> int:
     """Requeue running orders whose worker has been silent for `older_than`, and send
     again queued orders whose enqueue never went through. Returns how many.
@@ -621,7 +760,9 @@ def _send_finished_email(order_id: int) -> None:
         )
     # The order is already finished and committed; a mail outage must not undo that.
     except Exception:
-        logger.exception("Order %s: finished email could not be sent", order_id)
+        logger.exception(
+            "Order %s: finished email could not be sent", order_id, extra={"order_id": order_id}
+        )
 
 
 # --- Purge --------------------------------------------------------------------------
@@ -632,6 +773,7 @@ class PurgeResult:
     matched: int = 0
     deleted: int = 0
     failed: int = 0
+    failed_ids: list[int] = field(default_factory=list)
 
 
 def _headshot_purge(*, headshot_id: int) -> bool:
@@ -675,6 +817,7 @@ def _purge_in_batches(queryset, purge_one, *, batch_size: int, dry_run: bool) ->
                 result.deleted += 1
             else:
                 result.failed += 1
+                result.failed_ids.append(pk)
 
 
 def photos_purge_expired(
@@ -712,7 +855,55 @@ def headshots_purge_expired(
         total.matched += result.matched
         total.deleted += result.deleted
         total.failed += result.failed
+        total.failed_ids.extend(result.failed_ids)
     return total
+
+
+# A run with a storage outage can fail on thousands of rows; the log keeps the first
+# few of each kind (the rows themselves keep their own last error).
+PURGE_FAILURES_KEPT = 50
+
+
+def _purge_failures(model, kind: str, ids: list[int]) -> list[dict]:
+    kept = ids[:PURGE_FAILURES_KEPT]
+    errors = dict(
+        model.all_workspaces_unscoped.filter(pk__in=kept).values_list("pk", "last_purge_error")
+    )
+    return [{"kind": kind, "id": pk, "error": errors.get(pk, "")} for pk in kept]
+
+
+def purge_run(*, batch_size: int = 200) -> PurgeRun:
+    """Purge expired selfies, then expired headshots, and log the run (PurgeRun).
+
+    The log row is written before any deletion and completed after, so a run that
+    crashes is recorded with its error and one that is killed shows as unfinished.
+    """
+    run = PurgeRun.objects.create(started_at=timezone.now())
+    try:
+        photos = photos_purge_expired(batch_size=batch_size)
+        run.photos_matched, run.photos_deleted = photos.matched, photos.deleted
+        run.photos_failed = photos.failed
+        run.failures = _purge_failures(SourcePhoto, "photo", photos.failed_ids)
+        headshots = headshots_purge_expired(batch_size=batch_size)
+        run.headshots_matched, run.headshots_deleted = headshots.matched, headshots.deleted
+        run.headshots_failed = headshots.failed
+        run.failures += _purge_failures(Headshot, "headshot", headshots.failed_ids)
+    except Exception as error:
+        run.error = f"{type(error).__name__}: {error}"[:2000]
+        logger.exception("Purge run %s stopped early", run.pk, extra={"purge_run_id": run.pk})
+        raise
+    finally:
+        run.finished_at = timezone.now()
+        run.save()
+    logger.info(
+        "Purge run %s: %s photos and %s headshots deleted, %s failed",
+        run.pk,
+        run.photos_deleted,
+        run.headshots_deleted,
+        run.failed,
+        extra={"purge_run_id": run.pk, "failed": run.failed},
+    )
+    return run
 
 
 def worker_heartbeat(

@@ -101,6 +101,8 @@ def _order_json(order: Order, workspace) -> dict:
     }
     for headshot, item in zip(order.headshots.all(), data["headshots"], strict=True):
         item["thumbnail_url"] = reverse("headshot_thumbnail", args=[workspace.slug, headshot.pk])
+        # The page captions a headshot with its style's name, as the server-side gallery does.
+        item["style_name"] = headshot.style.name
         item["download_url"] = f"{item['url']}?download=1"
     return data
 

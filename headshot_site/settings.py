@@ -5,6 +5,7 @@ mail to the console. With DEBUG off, the secrets below are required and the proc
 refuses to start without them.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -302,11 +303,33 @@ HEADSHOT_MODEL_DIR = Path(env("HEADSHOT_MODEL_DIR", str(BASE_DIR / "var" / "mode
 HEADSHOT_MODELS = env("HEADSHOT_MODELS", "real")
 if HEADSHOT_MODELS not in {"real", "tiny"}:
     raise ImproperlyConfigured("HEADSHOT_MODELS must be 'real' or 'tiny'.")
+HEADSHOT_STEPS = int(env("HEADSHOT_STEPS", "30"))
+# Outputs whose face matches the selfie less than this (cosine similarity) are made
+# again with new seeds, up to HEADSHOT_LIKENESS_TRIES more times; 0 turns it off.
+HEADSHOT_LIKENESS_THRESHOLD = float(env("HEADSHOT_LIKENESS_THRESHOLD", "0.35"))
+HEADSHOT_LIKENESS_TRIES = int(env("HEADSHOT_LIKENESS_TRIES", "2"))
 
 INVITATION_MAX_AGE_DAYS = 7
 SITE_NAME = "Headshot Studio"
 # Absolute links in emails sent outside a request (the worker, the scheduler).
 SITE_URL = env("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# /metrics (headshot_site/metrics.py): readable with `Authorization: Bearer METRICS_TOKEN`,
+# or without any Authorization header straight from these networks (not through a
+# proxy). "none" turns the address rule off, leaving the token as the only way in.
+METRICS_TOKEN = env("METRICS_TOKEN", "")
+_metrics_networks = env(
+    "METRICS_INTERNAL_NETWORKS",
+    "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7",
+)
+try:
+    METRICS_INTERNAL_NETWORKS = [
+        ipaddress.ip_network(item.strip())
+        for item in _metrics_networks.split(",")
+        if item.strip() and _metrics_networks.strip().lower() != "none"
+    ]
+except ValueError as error:
+    raise ImproperlyConfigured(f"METRICS_INTERNAL_NETWORKS: {error}") from None
 
 LOG_FORMAT = env("LOG_FORMAT", "json")
 LOGGING = {
@@ -329,6 +352,8 @@ LOGGING = {
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # Load balancers and scrapers inside the network call these over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = int(env("SECURE_HSTS_SECONDS", "31536000"))

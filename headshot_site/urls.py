@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from billing.urls import workspace_urlpatterns as billing_workspace_urlpatterns
 
 from .health import healthz
+from .metrics import metrics
 
 api_v1 = [
     path("", include("accounts.api_urls")),
@@ -16,6 +17,7 @@ api_v1 = [
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include(api_v1)),

@@ -1,0 +1,213 @@
+"""The engine the worker calls: models loaded once, then faces, headshots, likeness, upscale.
+
+engine = HeadshotEngine.load(model_dir=Path(...), model_set="real", device="cuda:0")
+face = engine.analyze_face(selfie)                  # NoFaceFound / FaceTooSmall
+images = engine.generate(face=face, prompt=..., negative_prompt=..., seeds=[...])
+score = engine.likeness(face=face, image=images[0])
+big = engine.upscale(images[0])                     # 4096 px for premium tiers
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from gpu_worker.pipeline.errors import FaceTooSmall, NoFaceFound, PipelineError
+from gpu_worker.pipeline.faces import Face, FaceAnalyzer, cosine_similarity
+from gpu_worker.pipeline.instantid import InstantIDGenerator, draw_keypoints, frame_keypoints
+from gpu_worker.pipeline.upscale import Upscaler
+from gpu_worker.tiny import ensure_tiny_set
+from gpu_worker.weights.layout import MODEL_SETS, require_real_set
+
+__all__ = ["Face", "FaceTooSmall", "HeadshotEngine", "NoFaceFound", "PipelineError"]
+
+logger = logging.getLogger("gpu_worker")
+
+OUTPUT_SIZE = 1024
+IDENTITYNET_SCALE = 0.8
+IP_ADAPTER_SCALE = 0.8
+TINY_STAMP = "TINY DEMO MODEL"
+# The tiny upscaler works on a copy this small and the result is resized, as the tiny
+# UNet works at a small latent size: a 1024 px input would take half a minute on a CPU.
+TINY_UPSCALE_INPUT = 256
+
+
+@contextmanager
+def stage(name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    logger.info("%s: %.3f s", name, time.perf_counter() - start)
+
+
+def stamp_tiny(image: Image.Image) -> Image.Image:
+    """A banner across the bottom that no one can miss or mistake for a real result."""
+    stamped = image.convert("RGB")
+    width, height = stamped.size
+    band = max(12, height // 10)
+    draw = ImageDraw.Draw(stamped)
+    draw.rectangle((0, height - band, width, height), fill=(200, 0, 0))
+    font = ImageFont.load_default(size=band * 0.6)
+    draw.text(
+        (width / 2, height - band / 2), TINY_STAMP, fill=(255, 255, 255), font=font, anchor="mm"
+    )
+    return stamped
+
+
+def to_pil(pixels: torch.Tensor) -> Image.Image:
+    """(3, H, W) in [0, 1] -> RGB image."""
+    array = (pixels.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+    return Image.fromarray(array)
+
+
+class HeadshotEngine:
+    def __init__(
+        self,
+        *,
+        faces: FaceAnalyzer,
+        generator: InstantIDGenerator,
+        upscaler: Upscaler,
+        device: str,
+        is_tiny: bool,
+    ) -> None:
+        self.faces = faces
+        self.generator = generator
+        self.upscaler = upscaler
+        self.device = device
+        self.is_tiny = is_tiny
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        model_dir: Path,
+        model_set: str,
+        device: str,
+        base_checkpoint: Path | None = None,
+        use_torch_compile: bool = False,
+    ) -> HeadshotEngine:
+        """Load every model once.
+
+        ``base_checkpoint`` swaps in another SDXL (a diffusers folder or one .safetensors
+        file); ``use_torch_compile`` compiles the UNet, IdentityNet and upscaler (the first
+        call of each pays for it).
+        """
+        if model_set not in MODEL_SETS:
+            raise ValueError(f"model_set must be one of {MODEL_SETS}, not {model_set!r}")
+        with stage(f"load {model_set} model set on {device}"):
+            models = (
+                ensure_tiny_set(model_dir) if model_set == "tiny" else require_real_set(model_dir)
+            )
+            torch_device = torch.device(device)
+            on_gpu = torch_device.type == "cuda"
+            if on_gpu:
+                torch.backends.cudnn.benchmark = True
+            with stage("load face analysis"):
+                faces = FaceAnalyzer(models.antelopev2, device=device)
+            with stage("load InstantID"):
+                generator = InstantIDGenerator.load(
+                    base=base_checkpoint or models.sdxl_base,
+                    base_config=models.sdxl_base,
+                    controlnet=models.controlnet,
+                    ip_adapter=models.ip_adapter,
+                    device=torch_device,
+                    dtype=torch.float16 if on_gpu else torch.float32,
+                    # SDXL's VAE overflows in fp16; bf16 keeps fp32's range at fp16's speed.
+                    vae_dtype=torch.bfloat16 if on_gpu else torch.float32,
+                    identitynet_scale=IDENTITYNET_SCALE,
+                    ip_adapter_scale=IP_ADAPTER_SCALE,
+                )
+                if use_torch_compile:
+                    generator.compile()
+            with stage("load upscaler"):
+                upscaler = Upscaler.from_file(models.upscaler, device=torch_device)
+                if use_torch_compile:
+                    upscaler.compile()
+        return cls(
+            faces=faces,
+            generator=generator,
+            upscaler=upscaler,
+            device=device,
+            is_tiny=models.is_tiny,
+        )
+
+    def analyze_face(self, image: Image.Image) -> Face:
+        with stage("analyze face"):
+            return self.faces.analyze(image)
+
+    def generate(
+        self,
+        *,
+        face: Face,
+        prompt: str,
+        negative_prompt: str,
+        seeds: list[int],
+        num_inference_steps: int = 30,
+        guidance_scale: float = 5.0,
+        on_image_done: Callable[[int], None] | None = None,
+    ) -> list[Image.Image]:
+        """One 1024 px headshot per seed, from one batched run (smaller batches after a CUDA OOM).
+
+        Each image carries its seed in ``image.info["seed"]``.
+        """
+        size = self.generator.size
+        keypoints = draw_keypoints(frame_keypoints(face.bbox, face.kps, size), size)
+        images: list[Image.Image] = []
+        batch = len(seeds)
+        with stage(f"generate {len(seeds)} headshots"):
+            while len(images) < len(seeds):
+                chunk = seeds[len(images) : len(images) + batch]
+                try:
+                    pixels = self.generator.generate(
+                        embedding=face.embedding,
+                        keypoints=keypoints,
+                        prompt=prompt,
+                        negative_prompt=negative_prompt,
+                        seeds=chunk,
+                        steps=num_inference_steps,
+                        guidance=guidance_scale,
+                        log_stage=stage,
+                    )
+                except torch.cuda.OutOfMemoryError:
+                    if batch == 1:
+                        raise
+                    batch //= 2
+                    torch.cuda.empty_cache()
+                    logger.warning("CUDA out of memory; retrying in batches of %d", batch)
+                    continue
+                for seed, image_pixels in zip(chunk, pixels, strict=True):
+                    images.append(self._finish(image_pixels, seed))
+                    if on_image_done is not None:
+                        on_image_done(len(images) - 1)
+        return images
+
+    def _finish(self, pixels: torch.Tensor, seed: int) -> Image.Image:
+        image = to_pil(pixels)
+        if image.size != (OUTPUT_SIZE, OUTPUT_SIZE):
+            image = image.resize((OUTPUT_SIZE, OUTPUT_SIZE), Image.Resampling.LANCZOS)
+        if self.is_tiny:
+            image = stamp_tiny(image)
+        image.info["seed"] = seed
+        return image
+
+    def likeness(self, *, face: Face, image: Image.Image) -> float | None:
+        """Cosine similarity of the identity embeddings; None when ``image`` shows no face."""
+        with stage("likeness"):
+            found = self.faces.largest_face(image)
+        return None if found is None else cosine_similarity(face.embedding, found.embedding)
+
+    def upscale(self, image: Image.Image) -> Image.Image:
+        scale = self.upscaler.scale
+        with stage(f"upscale x{scale}"):
+            if not self.is_tiny:
+                return self.upscaler.upscale(image)
+            work = image.copy()
+            work.thumbnail((TINY_UPSCALE_INPUT, TINY_UPSCALE_INPUT), Image.Resampling.LANCZOS)
+            upscaled = self.upscaler.upscale(work)
+            target = (image.width * scale, image.height * scale)
+            return stamp_tiny(upscaled.resize(target, Image.Resampling.LANCZOS))

@@ -1,0 +1,142 @@
+"""Where the model files live on disk, for the real set and the tiny set alike.
+
+Both sets share one layout, one directory per set under ``HEADSHOT_MODEL_DIR``, so that
+the same loading code reads either and the tiny demo set can never be mistaken for (or
+overwrite) the real one::
+
+    <HEADSHOT_MODEL_DIR>/
+      real/                                   # `manage.py fetch_models` downloads this
+      tiny/                                   # `gpu_worker.tiny` builds this offline
+        sdxl-base/                            # SDXL in diffusers layout, fp16 variant
+          model_index.json
+          scheduler/scheduler_config.json
+          text_encoder/config.json            # CLIPTextModel (CLIP ViT-L)
+          text_encoder/model.fp16.safetensors
+          text_encoder_2/config.json          # CLIPTextModelWithProjection (OpenCLIP bigG)
+          text_encoder_2/model.fp16.safetensors
+          tokenizer/{vocab.json,merges.txt,tokenizer_config.json,special_tokens_map.json}
+          tokenizer_2/{vocab.json,merges.txt,tokenizer_config.json,special_tokens_map.json}
+          unet/config.json
+          unet/diffusion_pytorch_model.fp16.safetensors
+          vae/config.json
+          vae/diffusion_pytorch_model.fp16.safetensors
+        instantid/
+          ControlNetModel/config.json         # IdentityNet
+          ControlNetModel/diffusion_pytorch_model.safetensors
+          ip-adapter.bin                      # {"image_proj": Resampler, "ip_adapter": N.to_k_ip/to_v_ip}
+        insightface/models/antelopev2/        # FaceAnalysis model pack
+          1k3d68.onnx 2d106det.onnx genderage.onnx glintr100.onnx scrfd_10g_bnkps.onnx
+        realesrgan/RealESRGAN_x4plus.pth      # {"params_ema": RRDBNet, new key names}
+        .tiny-complete                        # tiny set only: builder version marker
+
+A different SDXL checkpoint (a fine-tune as one ``.safetensors`` file) can replace the base
+weights; the configs and tokenizers under ``sdxl-base/`` still describe its shapes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+MODEL_SETS = ("real", "tiny")
+
+SDXL_BASE_FILES = (
+    "model_index.json",
+    "scheduler/scheduler_config.json",
+    "text_encoder/config.json",
+    "text_encoder/model.fp16.safetensors",
+    "text_encoder_2/config.json",
+    "text_encoder_2/model.fp16.safetensors",
+    *(
+        f"{tokenizer}/{name}"
+        for tokenizer in ("tokenizer", "tokenizer_2")
+        for name in (
+            "merges.txt",
+            "special_tokens_map.json",
+            "tokenizer_config.json",
+            "vocab.json",
+        )
+    ),
+    "unet/config.json",
+    "unet/diffusion_pytorch_model.fp16.safetensors",
+    "vae/config.json",
+    "vae/diffusion_pytorch_model.fp16.safetensors",
+)
+ANTELOPEV2_FILES = (
+    "1k3d68.onnx",
+    "2d106det.onnx",
+    "genderage.onnx",
+    "glintr100.onnx",
+    "scrfd_10g_bnkps.onnx",
+)
+
+
+class ModelsMissing(RuntimeError):
+    """The model set asked for is not (completely) on disk."""
+
+
+@dataclass(frozen=True)
+class ModelSet:
+    name: str
+    root: Path
+
+    @property
+    def sdxl_base(self) -> Path:
+        return self.root / "sdxl-base"
+
+    @property
+    def controlnet(self) -> Path:
+        return self.root / "instantid" / "ControlNetModel"
+
+    @property
+    def ip_adapter(self) -> Path:
+        return self.root / "instantid" / "ip-adapter.bin"
+
+    @property
+    def antelopev2(self) -> Path:
+        return self.root / "insightface" / "models" / "antelopev2"
+
+    @property
+    def upscaler(self) -> Path:
+        return self.root / "realesrgan" / "RealESRGAN_x4plus.pth"
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.name == "tiny"
+
+    def required_files(self) -> list[Path]:
+        return [
+            *(self.sdxl_base / name for name in SDXL_BASE_FILES),
+            self.controlnet / "config.json",
+            self.controlnet / "diffusion_pytorch_model.safetensors",
+            self.ip_adapter,
+            *(self.antelopev2 / name for name in ANTELOPEV2_FILES),
+            self.upscaler,
+        ]
+
+    def missing_files(self) -> list[Path]:
+        return [path for path in self.required_files() if not path.is_file()]
+
+
+def model_set(model_dir: Path, name: str) -> ModelSet:
+    if name not in MODEL_SETS:
+        raise ValueError(f"model set must be one of {MODEL_SETS}, not {name!r}")
+    return ModelSet(name=name, root=Path(model_dir).expanduser() / name)
+
+
+def require_real_set(model_dir: Path) -> ModelSet:
+    """The real set, or a ModelsMissing error that says how to get it.
+
+    The tiny set is never a fallback: it is only used where it was asked for.
+    """
+    models = model_set(model_dir, "real")
+    missing = models.missing_files()
+    if missing:
+        shown = ", ".join(str(path.relative_to(models.root)) for path in missing[:3])
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        raise ModelsMissing(
+            f"The real model weights are not complete in {models.root} "
+            f"(missing {shown}{more}). Download them with `python manage.py fetch_models` "
+            "(about 12 GB; resumable), or set HEADSHOT_MODELS=tiny to run the offline demo set."
+        )
+    return models

@@ -1,0 +1,398 @@
+"""The GPU worker: one long-lived process per GPU, models warm in memory.
+
+It takes order ids from the two GPU broker lists (paid first, see generation.queue),
+and does everything else through generation's services:
+
+- ``order_mark_running`` claims the order under a row lock; a redelivered message for
+  an order that is finished, or held by another live worker, does nothing.
+- Only the slots still empty are generated (``order_pending_slots``), and each
+  headshot fills a unique slot, so a crash and a redelivery end with exactly the
+  ordered number of headshots.
+- A heartbeat thread keeps the claim alive while the GPU is busy; if the claim is
+  lost (another worker took over a silent order) this worker stops after the batch.
+- SIGTERM lets the current batch finish and be stored, then hands the rest back.
+- A restarted worker (same host and device, so the same worker id) hands back at
+  once whatever its previous incarnation was holding when it died.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import secrets
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
+from django.db import connection as db_connection
+from django.utils import timezone
+from django_q.brokers import Broker, get_broker
+from django_q.brokers.redis_broker import Redis as RedisBroker
+from django_q.signing import BadSignature, SignedPackage
+from PIL import Image
+
+from generation import services
+from generation.queue import gpu_queue_names
+from generation.selectors import HeadshotSlot, order_pending_slots
+from gpu_worker.pipeline.engine import Face, HeadshotEngine, PipelineError
+
+logger = logging.getLogger("gpu_worker")
+
+# A database blip (a restart, a failover) is retried on the same order this many
+# times before the message is left for redelivery.
+DATABASE_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    steps: int = 30
+    guidance: float = 5.0
+    likeness_threshold: float = 0.35
+    likeness_tries: int = 2
+    poll_seconds: float = 0.5
+    heartbeat_seconds: float = 10.0
+
+
+class _ClaimLost(Exception):
+    """The order is no longer this worker's (finished elsewhere, or taken over)."""
+
+
+class _Stopping(Exception):
+    """SIGTERM arrived: the current batch is stored, the rest goes back to the queue."""
+
+
+def face_to_bytes(face: Face) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        bbox=np.asarray(face.bbox, dtype=np.float32),
+        kps=face.kps.astype(np.float32),
+        embedding=face.embedding.astype(np.float32),
+        det_score=np.float32(face.det_score),
+    )
+    return buffer.getvalue()
+
+
+def face_from_bytes(data: bytes) -> Face:
+    with np.load(io.BytesIO(data)) as arrays:
+        return Face(
+            bbox=tuple(float(value) for value in arrays["bbox"]),
+            kps=arrays["kps"],
+            embedding=arrays["embedding"],
+            det_score=float(arrays["det_score"]),
+        )
+
+
+def default_worker_id(device: str) -> str:
+    return f"{socket.gethostname()}:{device}"
+
+
+class GpuWorker:
+    def __init__(
+        self,
+        *,
+        engine: HeadshotEngine,
+        device: str,
+        model_set: str,
+        worker_id: str | None = None,
+        options: WorkerOptions | None = None,
+        brokers: list[Broker] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.device = device
+        self.model_set = model_set
+        self.worker_id = worker_id or default_worker_id(device)
+        self.options = options or WorkerOptions()
+        self.brokers = brokers or [get_broker(name) for name in gpu_queue_names()]
+        self.started_at: datetime = timezone.now()
+        self.stopping = threading.Event()
+        self.current_order_id: int | None = None
+        self._last_status_at = 0.0
+
+    # The loop -------------------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        def request_stop(signum, frame) -> None:
+            logger.info("signal %s: finishing the current image, then stopping", signum)
+            self.stopping.set()
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+
+    def run(self, *, max_orders: int | None = None) -> int:
+        """Take orders until stopped (or until ``max_orders`` messages were handled)."""
+        handled = 0
+        released = services.orders_release_for_worker(worker_id=self.worker_id)
+        if released:
+            logger.info("handed back %d orders held by this worker before a restart", released)
+        logger.info(
+            "worker %s ready on %s with the %s model set",
+            self.worker_id,
+            self.device,
+            self.model_set,
+        )
+        try:
+            while not self.stopping.is_set() and (max_orders is None or handled < max_orders):
+                self._report_status(force=False)
+                message = self._next_message()
+                if message is None:
+                    continue
+                broker, ack_id, payload = message
+                self.handle_message(payload)
+                broker.acknowledge(ack_id)
+                handled += 1
+        finally:
+            close_old_connections()
+            try:
+                services.worker_stopped(worker_id=self.worker_id)
+            except DatabaseError:
+                logger.warning("could not record the worker's stop", exc_info=True)
+        return handled
+
+    def _next_message(self) -> tuple[Broker, object, str] | None:
+        # Redis can wait on both lists at once and still honour their order; the other
+        # brokers are asked one after the other, paid list first.
+        if all(isinstance(broker, RedisBroker) for broker in self.brokers):
+            found = self.brokers[0].connection.blpop(
+                [broker.list_key for broker in self.brokers], timeout=1
+            )
+            if not found:
+                return None
+            key = found[0].decode() if isinstance(found[0], bytes) else found[0]
+            broker = next(broker for broker in self.brokers if broker.list_key == key)
+            return broker, None, found[1]
+        for broker in self.brokers:
+            tasks = broker.dequeue()
+            if tasks:
+                ack_id, payload = tasks[0]
+                return broker, ack_id, payload
+        return None
+
+    def handle_message(self, payload) -> None:
+        try:
+            task = SignedPackage.loads(payload)
+            order_id = int(task["args"][0])
+        except (BadSignature, KeyError, IndexError, TypeError, ValueError):
+            logger.error("dropping a GPU queue message that is not an order id")
+            return
+        for attempt in range(1, DATABASE_RETRIES + 1):
+            try:
+                self.process_order(order_id)
+                return
+            except (OperationalError, InterfaceError):
+                # The database went away mid-order. Nothing is lost: what was stored is
+                # in its slots, and the claim is still ours, so the same order resumes.
+                logger.warning(
+                    "database unavailable (attempt %d of %d)",
+                    attempt,
+                    DATABASE_RETRIES,
+                    extra={"order_id": order_id},
+                    exc_info=True,
+                )
+                db_connection.close()
+                time.sleep(min(2**attempt, 30))
+        logger.error("giving the order back to recovery", extra={"order_id": order_id})
+
+    # One order --------------------------------------------------------------------------
+
+    def process_order(self, order_id: int) -> None:
+        close_old_connections()
+        order = services.order_mark_running(order_id=order_id, worker_id=self.worker_id)
+        if order is None:
+            logger.info("nothing to do: finished or held elsewhere", extra={"order_id": order_id})
+            return
+        log = logging.LoggerAdapter(logger, {"order_id": order.pk})
+        self.current_order_id = order.pk
+        self._report_status(force=True)
+        started = time.perf_counter()
+        try:
+            with self._heartbeat(order) as claim_lost:
+                self._generate_order(order, log, claim_lost)
+            services.order_mark_succeeded(order=order)
+            log.info("order done in %.1f s", time.perf_counter() - started)
+        except _Stopping:
+            services.order_release(order=order, worker_id=self.worker_id)
+            log.info("stopping: order handed back to the queue")
+        except _ClaimLost:
+            log.warning("order is no longer this worker's; left to its new owner")
+        except services.PhotoUnavailable:
+            services.order_mark_failed(
+                order=order,
+                code=services.ErrorCode.PHOTO_UNAVAILABLE,
+                message="Your selfie was deleted before we could use it.",
+            )
+            log.info("failed: the selfie is gone")
+        except PipelineError as error:
+            services.order_mark_failed(order=order, code=error.code, message=error.message)
+            log.info("failed: %s", error.code)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:
+            log.exception("generation failed")
+            services.order_mark_failed(
+                order=order,
+                code=services.ErrorCode.GENERATION_FAILED,
+                message="The generator hit an internal error.",
+            )
+        finally:
+            self.current_order_id = None
+            self._report_status(force=True)
+
+    def _generate_order(
+        self, order, log: logging.LoggerAdapter, claim_lost: threading.Event
+    ) -> None:
+        face = self._face_for(order, log)
+        by_style: dict[int, list[HeadshotSlot]] = {}
+        for slot in order_pending_slots(order=order):
+            by_style.setdefault(slot.style.pk, []).append(slot)
+        total_styles = len(by_style)
+        for number, slots in enumerate(by_style.values(), start=1):
+            if self.stopping.is_set():
+                raise _Stopping
+            if claim_lost.is_set():
+                raise _ClaimLost
+            style = slots[0].style
+            self._progress(order, f"Creating {style.name} ({number} of {total_styles})")
+            for slot, image, likeness, seconds in self._render_style(order, face, slots, log):
+                if order.resolution > image.width:
+                    upscale_started = time.perf_counter()
+                    image = self.engine.upscale(image)
+                    seconds += time.perf_counter() - upscale_started
+                try:
+                    services.headshot_create(
+                        order=order,
+                        style=slot.style,
+                        index=slot.index,
+                        seed=image.info["seed"],
+                        image=image,
+                        likeness=likeness,
+                        generation_seconds=seconds,
+                    )
+                except ValidationError as error:
+                    if error.code == "order_not_running":
+                        raise _ClaimLost from error
+                    raise
+
+    def _face_for(self, order, log: logging.LoggerAdapter) -> Face:
+        photo = order.photo
+        if photo is None:
+            raise services.PhotoUnavailable("The order's selfie was purged.")
+        stored = services.photo_read_face_data(photo=photo)
+        if stored is not None:
+            return face_from_bytes(stored)
+        self._progress(order, "Finding your face")
+        selfie = Image.open(io.BytesIO(services.photo_read_image(photo=photo))).convert("RGB")
+        face = self.engine.analyze_face(selfie)
+        services.photo_store_face_data(photo=photo, face_data=face_to_bytes(face))
+        log.info("face found: %d px, score %.2f", face.pixels, face.det_score)
+        return face
+
+    def _render_style(
+        self, order, face: Face, slots: list[HeadshotSlot], log: logging.LoggerAdapter
+    ) -> Iterator[tuple[HeadshotSlot, Image.Image, float | None, float]]:
+        """Each slot's best image: one batched call, then new seeds for weak likenesses."""
+        style = slots[0].style
+        best: dict[int, tuple[Image.Image, float | None]] = {}
+        spent = 0.0
+        waiting = list(slots)
+        for attempt in range(1 + self.options.likeness_tries):
+            if attempt:
+                self._progress(order, f"Refining {style.name} for a closer likeness")
+            seeds = [secrets.randbelow(2**31) for _ in waiting]
+            started = time.perf_counter()
+            images = self.engine.generate(
+                face=face,
+                prompt=style.prompt,
+                negative_prompt=style.negative_prompt,
+                seeds=seeds,
+                num_inference_steps=self.options.steps,
+                guidance_scale=self.options.guidance,
+            )
+            scores = [self.engine.likeness(face=face, image=image) for image in images]
+            spent += time.perf_counter() - started
+            still_weak = []
+            for slot, image, score in zip(waiting, images, scores, strict=True):
+                previous = best.get(slot.index)
+                if previous is None or (score or -1.0) > (previous[1] or -1.0):
+                    best[slot.index] = (image, score)
+                if not self._likeness_ok(best[slot.index][1]):
+                    still_weak.append(slot)
+            if still_weak and attempt < self.options.likeness_tries:
+                log.info(
+                    "%d of %d %s images under the likeness threshold; new seeds",
+                    len(still_weak),
+                    len(waiting),
+                    style.slug,
+                )
+            waiting = still_weak
+            if not waiting or self.stopping.is_set():
+                break
+        per_image = spent / len(slots)
+        for slot in slots:
+            image, score = best[slot.index]
+            yield slot, image, score, per_image
+
+    def _likeness_ok(self, score: float | None) -> bool:
+        threshold = self.options.likeness_threshold
+        return threshold <= 0 or (score is not None and score >= threshold)
+
+    # Liveness ---------------------------------------------------------------------------
+
+    def _progress(self, order, stage: str) -> None:
+        if not services.order_record_progress(order=order, worker_id=self.worker_id, stage=stage):
+            raise _ClaimLost
+
+    @contextmanager
+    def _heartbeat(self, order) -> Iterator[threading.Event]:
+        """Beat for the order (and the worker) while the GPU is busy in this thread."""
+        done = threading.Event()
+        claim_lost = threading.Event()
+
+        def beat() -> None:
+            try:
+                while not done.wait(self.options.heartbeat_seconds):
+                    try:
+                        if not services.order_heartbeat(order=order, worker_id=self.worker_id):
+                            claim_lost.set()
+                        self._report_status(force=True)
+                    except DatabaseError:
+                        logger.warning("heartbeat failed", extra={"order_id": order.pk})
+                        db_connection.close()
+            finally:
+                db_connection.close()
+
+        thread = threading.Thread(target=beat, name=f"heartbeat-{order.pk}", daemon=True)
+        thread.start()
+        try:
+            yield claim_lost
+        finally:
+            done.set()
+            thread.join()
+
+    def _report_status(self, *, force: bool) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_status_at < self.options.heartbeat_seconds:
+            return
+        self._last_status_at = now
+        try:
+            services.worker_heartbeat(
+                worker_id=self.worker_id,
+                hostname=socket.gethostname(),
+                pid=os.getpid(),
+                device=self.device,
+                model_set=self.model_set,
+                started_at=self.started_at,
+                current_order_id=self.current_order_id,
+            )
+        except DatabaseError:
+            logger.warning("could not record the worker's heartbeat")
+            db_connection.close()
