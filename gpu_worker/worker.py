@@ -263,6 +263,7 @@ class GpuWorker:
             style = slots[0].style
             self._progress(order, f"Creating {style.name} ({number} of {total_styles})")
             for slot, image, likeness, seconds in self._render_style(order, face, slots, log):
+                seed = image.info["seed"]
                 if order.resolution > image.width:
                     upscale_started = time.perf_counter()
                     image = self.engine.upscale(image)
@@ -272,7 +273,7 @@ class GpuWorker:
                         order=order,
                         style=slot.style,
                         index=slot.index,
-                        seed=image.info["seed"],
+                        seed=seed,
                         image=image,
                         likeness=likeness,
                         generation_seconds=seconds,

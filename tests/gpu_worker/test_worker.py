@@ -1,0 +1,236 @@
+"""The GPU worker on the tiny model set, in this process: the real engine, the real
+services and the ORM broker, with the order taken from the queue as in production."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django_q.brokers import get_broker
+from PIL import Image
+
+from generation import services
+from generation.models import Order, Style, WorkerStatus
+from generation.queue import gpu_queue_names
+from generation.selectors import quota_status
+from tests.billing.conftest import subscription_for
+
+# Transactional: the worker commits as it goes and its heartbeat runs on another
+# thread (another connection), as in production.
+pytestmark = [
+    pytest.mark.gpu_stack,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+@pytest.fixture
+def worker(engine):
+    from gpu_worker.worker import GpuWorker, WorkerOptions
+
+    return GpuWorker(
+        engine=engine,
+        device="cpu",
+        model_set="tiny",
+        worker_id="test-host:cpu",
+        # Few steps keep the CPU run short; the tiny set's outputs show no face, so the
+        # likeness retry is exercised separately below.
+        options=WorkerOptions(steps=2, likeness_threshold=0, heartbeat_seconds=0.2),
+    )
+
+
+def _jpeg(image: Image.Image) -> SimpleUploadedFile:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=92)
+    return SimpleUploadedFile("selfie.jpg", buffer.getvalue(), content_type="image/jpeg")
+
+
+def _place(workspace, user, image: Image.Image, *, styles: int = 2, per_style: int = 2, captured):
+    photo = services.photo_upload(workspace=workspace, user=user, upload=_jpeg(image))
+    slugs = list(Style.objects.filter(tier="free").values_list("slug", flat=True)[:styles])
+    with captured(execute=True):
+        return services.order_create(
+            workspace=workspace, user=user, photo=photo, style_slugs=slugs, per_style=per_style
+        )
+
+
+def _take_from_queue(worker) -> int:
+    handled = worker.run(max_orders=1)
+    assert handled == 1
+    return handled
+
+
+def test_an_order_from_the_queue_is_delivered_with_its_headshots_stored(
+    worker, workspace, user, astronaut, django_capture_on_commit_callbacks
+):
+    order = _place(workspace, user, astronaut, captured=django_capture_on_commit_callbacks)
+    assert get_broker(order.queue_name).queue_size() == 1
+
+    _take_from_queue(worker)
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.SUCCEEDED, (order.error_code, order.error_message)
+    assert order.done == order.total == 4
+    headshots = list(order.headshots.all())
+    assert len(headshots) == 4
+    assert len({headshot.seed for headshot in headshots}) == 4
+    for headshot in headshots:
+        assert (headshot.width, headshot.height) == (1024, 1024)
+        assert headshot.generation_seconds > 0
+        with default_storage.open(headshot.file.name) as stored:
+            assert Image.open(stored).size == (1024, 1024)
+    # The message was acknowledged, and the face data derived from the selfie is kept
+    # (encrypted) with the photo so that a redelivery skips the analysis.
+    assert all(get_broker(name).queue_size() == 0 for name in gpu_queue_names())
+    assert services.photo_read_face_data(photo=order.photo) is not None
+    status = WorkerStatus.objects.get(worker_id="test-host:cpu")
+    assert status.device == "cpu" and status.model_set == "tiny" and status.stopped_at
+
+
+def test_a_premium_order_is_four_times_the_size_of_a_free_one(
+    worker, workspace, user, astronaut, django_capture_on_commit_callbacks
+):
+    free = _place(
+        workspace,
+        user,
+        astronaut,
+        styles=1,
+        per_style=1,
+        captured=django_capture_on_commit_callbacks,
+    )
+    worker.process_order(free.pk)
+    subscription_for(workspace)
+    premium = _place(
+        workspace,
+        user,
+        astronaut,
+        styles=1,
+        per_style=1,
+        captured=django_capture_on_commit_callbacks,
+    )
+    assert premium.resolution == 4096
+    worker.process_order(premium.pk)
+
+    [small] = free.headshots.all()
+    [large] = premium.headshots.all()
+    assert (large.width, large.height) == (4 * small.width, 4 * small.height) == (4096, 4096)
+
+
+def test_no_face_fails_cleanly_with_the_quota_back(
+    worker, workspace, user, noise_photo, django_capture_on_commit_callbacks
+):
+    before = quota_status(workspace=workspace).used
+    order = _place(
+        workspace, user, noise_photo.resize((640, 640)), captured=django_capture_on_commit_callbacks
+    )
+    assert quota_status(workspace=workspace).used == before + 4
+
+    worker.process_order(order.pk)
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.FAILED
+    assert order.error_code == "no_face"
+    assert "face" in order.error_message
+    assert not order.headshots.exists()
+    assert quota_status(workspace=workspace).used == before
+
+
+def test_a_redelivered_order_gets_no_extra_headshots(
+    worker, workspace, user, astronaut, django_capture_on_commit_callbacks
+):
+    order = _place(
+        workspace, user, astronaut, per_style=1, captured=django_capture_on_commit_callbacks
+    )
+    worker.process_order(order.pk)
+    worker.process_order(order.pk)
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.SUCCEEDED
+    assert order.headshots.count() == order.total == 2
+
+
+def test_a_crash_then_a_restart_fills_only_the_missing_slots(
+    worker, engine, workspace, user, astronaut, django_capture_on_commit_callbacks, monkeypatch
+):
+    """The first style is stored, then the worker dies; its restart hands the order
+    back and the next run makes exactly the rest."""
+    order = _place(workspace, user, astronaut, captured=django_capture_on_commit_callbacks)
+    calls = []
+    real_generate = engine.generate
+
+    def dies_on_second_style(**kwargs):
+        calls.append(kwargs["prompt"])
+        if len(calls) == 2:
+            raise SystemExit("killed")
+        return real_generate(**kwargs)
+
+    monkeypatch.setattr(engine, "generate", dies_on_second_style)
+    with pytest.raises(SystemExit):
+        worker.process_order(order.pk)
+    monkeypatch.setattr(engine, "generate", real_generate)
+    order.refresh_from_db()
+    assert (order.status, order.done) == (Order.Status.RUNNING, 2)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.orders_release_for_worker(worker_id=worker.worker_id) == 1
+    _take_from_queue(worker)
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.SUCCEEDED
+    assert order.headshots.count() == order.total == 4
+    assert quota_status(workspace=workspace).used == 4
+
+
+def test_stop_request_finishes_the_batch_and_hands_the_rest_back(
+    worker, engine, workspace, user, astronaut, django_capture_on_commit_callbacks, monkeypatch
+):
+    order = _place(workspace, user, astronaut, captured=django_capture_on_commit_callbacks)
+    real_generate = engine.generate
+
+    def stop_arrives_during_the_batch(**kwargs):
+        worker.stopping.set()
+        return real_generate(**kwargs)
+
+    monkeypatch.setattr(engine, "generate", stop_arrives_during_the_batch)
+    with django_capture_on_commit_callbacks(execute=True):
+        worker.process_order(order.pk)
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.QUEUED
+    assert order.done == 2
+    assert get_broker(order.queue_name).queue_size() == 2  # the original message and the hand-back
+
+
+def test_weak_likeness_is_made_again_with_new_seeds(
+    worker, engine, workspace, user, astronaut, django_capture_on_commit_callbacks, monkeypatch
+):
+    from gpu_worker.worker import WorkerOptions
+
+    worker.options = WorkerOptions(steps=2, likeness_threshold=0.5, likeness_tries=2)
+    scores = iter([0.1, 0.9, 0.3, 0.6])
+    monkeypatch.setattr(engine, "likeness", lambda **kwargs: next(scores))
+    order = _place(
+        workspace,
+        user,
+        astronaut,
+        styles=1,
+        per_style=2,
+        captured=django_capture_on_commit_callbacks,
+    )
+
+    worker.process_order(order.pk)
+
+    likeness = sorted(order.headshots.values_list("likeness", flat=True))
+    # Slot 0 scored 0.1, then 0.3, then 0.6; slot 1 passed at once with 0.9.
+    assert likeness == [0.6, 0.9]
+
+
+def test_face_data_survives_the_round_trip(face):
+    from gpu_worker.worker import face_from_bytes, face_to_bytes
+
+    restored = face_from_bytes(face_to_bytes(face))
+    assert restored.bbox == pytest.approx(face.bbox)
+    assert np.allclose(restored.kps, face.kps)
+    assert np.allclose(restored.embedding, face.embedding)
