@@ -1,3 +1,5 @@
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -57,6 +59,19 @@ def _absolute(request, name: str, workspace) -> str:
     return request.build_absolute_uri(reverse(name, kwargs={"workspace_slug": workspace.slug}))
 
 
+def _to_stripe(request, workspace, create_session: Callable[[], str]):
+    """Send the person to the Stripe page `create_session` makes, or back with why not."""
+    try:
+        url = create_session()
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    except BillingUnavailable as error:
+        messages.error(request, error.message)
+    else:
+        return redirect(url)
+    return redirect("workspace_billing", workspace_slug=workspace.slug)
+
+
 @login_required
 @require_POST
 def workspace_billing_checkout(request, workspace_slug: str):
@@ -67,22 +82,18 @@ def workspace_billing_checkout(request, workspace_slug: str):
     if not form.is_valid():
         messages.error(request, "Choose a plan, and a whole number of seats for Team.")
         return redirect("workspace_billing", workspace_slug=workspace.slug)
-    try:
-        url = services.checkout_session_create(
+    return _to_stripe(
+        request,
+        workspace,
+        lambda: services.checkout_session_create(
             workspace=workspace,
             user=request.user,
             plan=form.cleaned_data["plan"],
             seats=form.cleaned_data["seats"],
             success_url=_absolute(request, "workspace_billing_success", workspace),
             cancel_url=_absolute(request, "workspace_billing_canceled", workspace),
-        )
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    except BillingUnavailable as error:
-        messages.error(request, error.message)
-    else:
-        return redirect(url)
-    return redirect("workspace_billing", workspace_slug=workspace.slug)
+        ),
+    )
 
 
 @login_required
@@ -91,19 +102,15 @@ def workspace_billing_portal(request, workspace_slug: str):
     workspace = access_membership_by_slug(
         request.user, workspace_slug, min_role=Role.ADMIN
     ).workspace
-    try:
-        url = services.portal_session_create(
+    return _to_stripe(
+        request,
+        workspace,
+        lambda: services.portal_session_create(
             workspace=workspace,
             user=request.user,
             return_url=_absolute(request, "workspace_billing", workspace),
-        )
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    except BillingUnavailable as error:
-        messages.error(request, error.message)
-    else:
-        return redirect(url)
-    return redirect("workspace_billing", workspace_slug=workspace.slug)
+        ),
+    )
 
 
 @login_required

@@ -490,6 +490,15 @@ def order_refund_quota(*, order: Order, count: int) -> Order:
     return order
 
 
+def _fail_worker_lost(order: Order) -> None:
+    _finish(
+        order,
+        status=Order.Status.FAILED,
+        code=ErrorCode.WORKER_LOST,
+        message=f"Generation stopped {order.attempts} times before finishing.",
+    )
+
+
 def order_mark_running(*, order_id: int, worker_id: str) -> Order | None:
     """Claim an order for a worker. None means: do nothing, acknowledge the message.
 
@@ -509,12 +518,7 @@ def order_mark_running(*, order_id: int, worker_id: str) -> Order | None:
                 return None
         if order.status == Order.Status.QUEUED or order.worker_id != worker_id:
             if order.attempts >= settings.GPU_MAX_ATTEMPTS:
-                _finish(
-                    order,
-                    status=Order.Status.FAILED,
-                    code=ErrorCode.WORKER_LOST,
-                    message=f"Generation stopped {order.attempts} times before finishing.",
-                )
+                _fail_worker_lost(order)
                 return None
             order.attempts += 1
         order.status = Order.Status.RUNNING
@@ -720,12 +724,7 @@ def orders_recover_stale(*, older_than: timedelta) -> int:
             ):
                 continue
             if order.attempts >= settings.GPU_MAX_ATTEMPTS:
-                _finish(
-                    order,
-                    status=Order.Status.FAILED,
-                    code=ErrorCode.WORKER_LOST,
-                    message=f"Generation stopped {order.attempts} times before finishing.",
-                )
+                _fail_worker_lost(order)
             else:
                 _requeue(order)
             recovered += 1
