@@ -19,11 +19,30 @@ from generation.selectors import quota_status
 from tests.billing.conftest import subscription_for
 
 # Transactional: the worker commits as it goes and its heartbeat runs on another
-# thread (another connection), as in production.
-pytestmark = [
-    pytest.mark.gpu_stack,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+# thread (another connection), as in production. A transactional test starts from
+# empty tables, so the styles are made here rather than taken from the seed migration.
+pytestmark = [pytest.mark.gpu_stack, pytest.mark.django_db(transaction=True)]
+
+STYLES = [
+    ("corporate-grey", "corporate headshot, grey backdrop, soft light", "cartoon, blurry"),
+    ("modern-office", "business portrait in a bright modern office", "cartoon, blurry"),
 ]
+
+
+@pytest.fixture(autouse=True)
+def styles(transactional_db):
+    return [
+        Style.objects.get_or_create(
+            slug=slug,
+            defaults={
+                "name": slug,
+                "description": slug,
+                "prompt": prompt,
+                "negative_prompt": negative,
+            },
+        )[0]
+        for slug, prompt, negative in STYLES
+    ]
 
 
 @pytest.fixture
