@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format setup migrate clean
+.PHONY: run test lint format setup migrate clean browser bench-web bench-queue
 
 setup: $(STAMP)
 
@@ -29,8 +29,28 @@ migrate: $(STAMP)
 run: migrate
 	HOST=$(HOST) PORT=$(PORT) bin/run-studio
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The browser tests (tests/e2e, marker `browser`) drive Debian's chromium; Playwright's
+# own browser download cannot work offline. Installed when missing and we are root;
+# tolerant of failure: without it those tests skip.
+browser:
+	@test -x /usr/bin/chromium || { test "$$(id -u)" = 0 && \
+		{ apt-get install -y -q chromium >/dev/null 2>&1 || \
+		  { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; }; }; } || \
+		echo "chromium is not installed: the browser tests will be skipped" >&2
+
+# The web tier under load (gunicorn on PostgreSQL, wrk from apt as the load generator).
+bench-web: $(STAMP)
+	@command -v wrk >/dev/null || { test "$$(id -u)" = 0 && \
+		{ apt-get install -y -q wrk >/dev/null 2>&1 || \
+		  { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q wrk >/dev/null 2>&1; }; }; } || true
+	$(PY) -m bench.web $(BENCH_ARGS)
+
+# Queue latency (order placed -> GPU worker start), ORM broker and Redis broker.
+bench-queue: $(STAMP)
+	$(PY) -m bench.queue $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -31,6 +31,7 @@ from .serializers import (
     PhotoSerializer,
     PhotoUploadSerializer,
     StyleSerializer,
+    order_payload,
 )
 
 ErrorSerializer = inline_serializer(
@@ -86,7 +87,7 @@ class WorkspaceAPIView(APIView):
         )
 
     def order_data(self, order) -> dict:
-        return OrderSerializer(order, context={"headshot_url": self.headshot_url}).data
+        return order_payload(order, headshot_url=self.headshot_url)
 
 
 class FileNegotiation(BaseContentNegotiation):
@@ -176,7 +177,7 @@ class OrderListView(WorkspaceAPIView, generics.GenericAPIView):
     @extend_schema(responses=OrderSerializer(many=True))
     def get(self, request, wid: int):
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        return self.get_paginated_response([self.order_data(order) for order in page])
 
     @extend_schema(
         request=OrderCreateSerializer,
@@ -212,8 +213,15 @@ class OrderListView(WorkspaceAPIView, generics.GenericAPIView):
 class OrderDetailView(WorkspaceAPIView):
     @extend_schema(responses=OrderSerializer)
     def get(self, request, wid: int, order_id: int):
-        order = selectors.order_get(membership=self.membership, order_id=order_id)
-        return Response(self.order_data(order))
+        found = selectors.order_status_get(membership=self.membership, order_id=order_id)
+        return Response(
+            order_payload(
+                found.order,
+                headshot_url=self.headshot_url,
+                styles=found.styles,
+                headshots=found.headshots,
+            )
+        )
 
 
 class OrderCancelView(WorkspaceAPIView):

@@ -5,11 +5,13 @@ an order (and its headshots) by whoever placed it and by the workspace's owners 
 admins, who pay for it. Anything else answers 404, like a missing object.
 """
 
+import functools
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from datetime import UTC, date
 
+from django.db import connection
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -98,6 +100,54 @@ def order_get(*, membership: Membership, order_id: int) -> Order:
     if order is None:
         raise Http404("No such order.")
     return order
+
+
+@dataclass(frozen=True)
+class OrderStatus:
+    order: Order
+    styles: list[Style]
+    headshots: list[Headshot]
+
+
+@functools.cache
+def _status_sql() -> tuple[str, str]:
+    q = connection.ops.quote_name
+    styles = (
+        f"SELECT s.{q('id')}, s.{q('slug')}, s.{q('name')}, s.{q('position')} "
+        f"FROM {q(Style._meta.db_table)} s INNER JOIN {q(Order.styles.through._meta.db_table)} t "
+        f"ON t.{q('style_id')} = s.{q('id')} WHERE t.{q('order_id')} = %s"
+    )
+    columns = ("id", "workspace_id", "order_id", "style_id", "index", "width", "height")
+    headshots = (
+        f"SELECT {', '.join(q(c) for c in (*columns, 'likeness', 'created_at'))} "
+        f"FROM {q(Headshot._meta.db_table)} WHERE {q('order_id')} = %s AND {q('workspace_id')} = %s"
+    )
+    return styles, headshots
+
+
+def order_status_get(*, membership: Membership, order_id: int) -> OrderStatus:
+    """order_get for the status poll, the busiest read there is (every open order page
+    and API client, every couple of seconds): the same visibility and the same result,
+    but the order's styles and headshots come from one plain SQL query each instead
+    of the ORM's prefetch, which took more CPU than the whole rest of the request.
+    Headshots are filtered by the order's workspace here, by hand, as the scoped
+    manager would."""
+    # A slice, not .first(): one row by primary key needs no ORDER BY to build.
+    found = list(orders_visible(membership=membership).filter(pk=order_id).order_by()[:1])
+    if not found:
+        raise Http404("No such order.")
+    order = found[0]
+    styles_sql, headshots_sql = _status_sql()
+    styles = sorted(Style.objects.raw(styles_sql, [order.pk]), key=lambda s: (s.position, s.name))
+    by_id = {style.pk: style for style in styles}
+    headshots = list(
+        Headshot.all_workspaces_unscoped.raw(headshots_sql, [order.pk, order.workspace_id])
+    )
+    for headshot in headshots:
+        # A headshot's style is one of its order's (headshot_create checks it).
+        headshot.style = by_id.get(headshot.style_id) or Style.objects.get(pk=headshot.style_id)
+    headshots.sort(key=lambda h: (h.style.position, h.style.name, h.index))
+    return OrderStatus(order=order, styles=styles, headshots=headshots)
 
 
 def headshot_get(*, membership: Membership, headshot_id: int) -> Headshot:

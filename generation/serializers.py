@@ -95,3 +95,53 @@ class OrderCreateSerializer(serializers.Serializer):
         child=serializers.SlugField(), min_length=1, max_length=50, help_text="Style slugs."
     )
     per_style = serializers.IntegerField(min_value=1, max_value=MAX_PER_STYLE, default=1)
+
+
+_DATETIME = serializers.DateTimeField()
+
+
+def _datetime(value) -> str | None:
+    return None if value is None else _DATETIME.to_representation(value)
+
+
+def order_payload(order: Order, *, headshot_url, styles=None, headshots=None) -> dict:
+    """What OrderSerializer(order).data holds, built directly.
+
+    The status poll is the busiest request there is (every open order page and API
+    client asks every couple of seconds), and a ModelSerializer builds its fields
+    anew for each instance: this does the same work in a fraction of the time.
+    OrderSerializer stays the documented shape (the OpenAPI schema); a test holds the
+    two equal. `styles` and `headshots` (with their style) default to the order's
+    prefetched ones (selectors.order_status_get reads them itself).
+    """
+    styles = order.styles.all() if styles is None else styles
+    headshots = order.headshots.all() if headshots is None else headshots
+    error = None
+    if order.error_code:
+        error = {"code": order.error_code, "message": order.error_message, "hint": order.error_hint}
+    return {
+        "id": order.pk,
+        "status": order.status,
+        "photo": order.photo_id,
+        "styles": [style.slug for style in styles],
+        "per_style": order.per_style,
+        "resolution": order.resolution,
+        "progress": {"done": order.done, "total": order.total, "stage": order.stage},
+        "error": error,
+        "headshots": [
+            {
+                "id": headshot.pk,
+                "style": headshot.style.slug,
+                "index": headshot.index,
+                "width": headshot.width,
+                "height": headshot.height,
+                "url": headshot_url(headshot),
+                "likeness": headshot.likeness,
+                "created_at": _datetime(headshot.created_at),
+            }
+            for headshot in headshots
+        ],
+        "created_at": _datetime(order.created_at),
+        "started_at": _datetime(order.started_at),
+        "finished_at": _datetime(order.finished_at),
+    }

@@ -27,7 +27,7 @@ from headshot_site.api_errors import PaymentRequired, json_error
 from . import images, selectors, services
 from .api import file_response, open_headshot
 from .models import Order, SourcePhoto
-from .serializers import OrderSerializer, PhotoSerializer
+from .serializers import PhotoSerializer, order_payload
 
 ORDER_POLL_MS = 2000
 
@@ -87,11 +87,12 @@ def _failed(request, error: Exception, *, back: str):
     return redirect(back)
 
 
-def _order_json(order: Order, workspace) -> dict:
+def _order_json(order: Order, workspace, *, styles=None, headshots=None) -> dict:
     def headshot_url(headshot) -> str:
         return reverse("headshot_image", args=[workspace.slug, headshot.pk])
 
-    data = OrderSerializer(order, context={"headshot_url": headshot_url}).data
+    headshots = order.headshots.all() if headshots is None else headshots
+    data = order_payload(order, headshot_url=headshot_url, styles=styles, headshots=headshots)
     data["hint"] = order.error_hint
     data["urls"] = {
         "page": reverse("order_detail", args=[workspace.slug, order.pk]),
@@ -99,7 +100,7 @@ def _order_json(order: Order, workspace) -> dict:
         "cancel": reverse("order_cancel", args=[workspace.slug, order.pk]),
         "download": reverse("order_download", args=[workspace.slug, order.pk]),
     }
-    for headshot, item in zip(order.headshots.all(), data["headshots"], strict=True):
+    for headshot, item in zip(headshots, data["headshots"], strict=True):
         item["thumbnail_url"] = reverse("headshot_thumbnail", args=[workspace.slug, headshot.pk])
         # The page captions a headshot with its style's name, as the server-side gallery does.
         item["style_name"] = headshot.style.name
@@ -287,8 +288,12 @@ def order_detail(request, membership, order_id: int):
 
 @workspace_view("GET")
 def order_status(request, membership, order_id: int):
-    order = selectors.order_get(membership=membership, order_id=order_id)
-    response = JsonResponse(_order_json(order, membership.workspace))
+    found = selectors.order_status_get(membership=membership, order_id=order_id)
+    response = JsonResponse(
+        _order_json(
+            found.order, membership.workspace, styles=found.styles, headshots=found.headshots
+        )
+    )
     response["Cache-Control"] = "no-store"
     return response
 

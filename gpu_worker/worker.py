@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+import redis
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 from django.db import connection as db_connection
@@ -50,6 +51,10 @@ logger = logging.getLogger("gpu_worker")
 # A database blip (a restart, a failover) is retried on the same order this many
 # times before the message is left for redelivery.
 DATABASE_RETRIES = 5
+# What a broker that is briefly away raises: Redis restarting, or the database behind
+# the ORM broker. The worker waits and asks again; its models stay warm.
+QUEUE_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, OperationalError, InterfaceError)
+QUEUE_RETRY_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -143,12 +148,21 @@ class GpuWorker:
         try:
             while not self.stopping.is_set() and (max_orders is None or handled < max_orders):
                 self._report_status(force=False)
-                message = self._next_message()
+                try:
+                    message = self._next_message()
+                except QUEUE_UNAVAILABLE:
+                    self._queue_unavailable()
+                    continue
                 if message is None:
                     continue
                 broker, ack_id, payload = message
                 self.handle_message(payload)
-                broker.acknowledge(ack_id)
+                try:
+                    broker.acknowledge(ack_id)
+                except QUEUE_UNAVAILABLE:
+                    # Unacknowledged, the message comes back after the broker's retry
+                    # time, and a finished order's redelivery does nothing.
+                    logger.warning("could not acknowledge a queue message", exc_info=True)
                 handled += 1
         finally:
             close_old_connections()
@@ -157,6 +171,13 @@ class GpuWorker:
             except DatabaseError:
                 logger.warning("could not record the worker's stop", exc_info=True)
         return handled
+
+    def _queue_unavailable(self) -> None:
+        logger.warning(
+            "the queue is unavailable; asking again in %.0f s", QUEUE_RETRY_SECONDS, exc_info=True
+        )
+        db_connection.close()
+        self.stopping.wait(QUEUE_RETRY_SECONDS)
 
     def _next_message(self) -> tuple[Broker, object, str] | None:
         # Redis can wait on both lists at once and still honour their order; the other

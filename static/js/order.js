@@ -24,19 +24,20 @@
 
   function renderGallery(headshots) {
     gallery.textContent = "";
-    headshots.forEach(function (headshot, number) {
+    headshots.forEach(function (headshot) {
       var figure = document.createElement("figure");
       figure.className = "gallery-item";
       var link = document.createElement("a");
       link.href = headshot.url; link.dataset.viewer = "";
       var image = document.createElement("img");
       image.src = headshot.thumbnail_url; image.loading = "lazy";
-      image.alt = headshot.style + " headshot " + (number + 1);
+      var styleName = headshot.style_name || headshot.style;
+      image.alt = styleName + " headshot " + (headshot.index + 1);
       link.append(image);
       var caption = document.createElement("figcaption");
       caption.className = "small";
       var text = document.createElement("span");
-      text.textContent = headshot.style + " · " + headshot.width + "×" + headshot.height;
+      text.textContent = styleName + " · " + headshot.width + "×" + headshot.height;
       var download = document.createElement("a");
       download.href = headshot.download_url; download.textContent = "Download";
       download.setAttribute("download", "");

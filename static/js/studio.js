@@ -18,6 +18,7 @@
   var orderButton = document.getElementById("order-button");
   var summary = document.getElementById("order-summary");
   var perStyle = document.getElementById("per-style");
+  var upgradePrompt = document.getElementById("upgrade-prompt");
   var remaining = parseInt(document.getElementById("quota-remaining").textContent, 10);
   var previewUrl = null;
 
@@ -143,7 +144,10 @@
     var count = boxes.length * (parseInt(perStyle.value, 10) || 0);
     var locked = boxes.filter(function (box) { return box.closest(".style-card").dataset.allowed === "false"; });
     var text = count ? "You are ordering " + count + " headshot" + (count === 1 ? "" : "s") + "; " + remaining + " left this month." : "Pick at least one style.";
-    if (count > remaining) { text += " That is more than you have left: pick fewer, or upgrade for more."; }
+    if (count > remaining) {
+      text += " That is more than you have left: pick fewer, or upgrade for more.";
+      upgradePrompt.hidden = false;
+    }
     if (locked.length) { text += " Styles marked Premium need an upgrade."; }
     summary.textContent = text;
   }
@@ -166,6 +170,8 @@
       window.location.assign(order.urls.page);
     }, function (error) {
       P.show(orderError, error.message);
+      // 402: over quota or a style above the plan; the way out is an upgrade.
+      if (error.status === 402) { upgradePrompt.hidden = false; }
       orderButton.disabled = false;
     });
   });

@@ -1,0 +1,173 @@
+"""What the live tests (tests/e2e, tests/faults) share: the style catalog, mail links,
+and the real GPU worker as a subprocess.
+
+The worker runs exactly as in production (`manage.py gpu_worker --device cpu`) on the
+tiny offline model set, against the test database the test process uses, so the web
+side (pytest-django's live server, in this process) and the worker meet only through
+the database, the broker and storage, as they do in production.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def seed_styles() -> None:
+    """The catalog the seed migration creates. Transactional tests (the live server's)
+    end by flushing every table, migration data included, so each live test puts the
+    catalog back itself."""
+    from generation.models import Style
+
+    seed = importlib.import_module("generation.migrations.0002_seed_styles")
+    for spec in seed.STYLES:
+        Style.objects.get_or_create(slug=spec["slug"], defaults=spec)
+
+
+def link_in(message, pattern: str) -> str:
+    found = re.search(pattern, message.body)
+    assert found, f"no link matching {pattern!r} in the mail:\n{message.body}"
+    return found.group(0)
+
+
+def wait_for(condition: Callable[[], object], *, timeout: float, what: str, every: float = 0.2):
+    """Poll until `condition()` is truthy and return it; fail saying what never happened."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+def worker_landed() -> bool:
+    return (REPO / "gpu_worker" / "management" / "commands" / "gpu_worker.py").exists() and (
+        REPO / "gpu_worker" / "worker.py"
+    ).exists()
+
+
+def shared_database_url() -> str:
+    """A DATABASE_URL for the database this test process is using (the test database)."""
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":
+        user = db.get("USER") or "postgres"
+        password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+        host = db.get("HOST") or "127.0.0.1"
+        port = db.get("PORT") or 5432
+        return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
+    name = str(db["NAME"])
+    if name.startswith("file:") or name == ":memory:":
+        raise RuntimeError("an in-memory SQLite test database cannot be shared with a subprocess")
+    return f"sqlite:///{name}"
+
+
+class WorkerProcess:
+    """One `manage.py gpu_worker` subprocess; its output goes to a log file."""
+
+    def __init__(
+        self,
+        *,
+        model_dir: Path,
+        log_path: Path,
+        worker_id: str,
+        args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ):
+        self.model_dir = model_dir
+        self.log_path = log_path
+        self.worker_id = worker_id
+        self.args = args or []
+        self.extra_env = env or {}
+        self.process: subprocess.Popen | None = None
+        self._log = None
+        self._log_offset = 0
+
+    def environment(self) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "DATABASE_URL": shared_database_url(),
+            "DB_CONN_MAX_AGE": "0",
+            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+            "HEADSHOT_MODELS": "tiny",
+            "HEADSHOT_MODEL_DIR": str(self.model_dir),
+            "SITE_URL": settings.SITE_URL,
+            "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
+            "LOG_FORMAT": "plain",
+            "PYTHONUNBUFFERED": "1",
+        }
+        # The web side of a test may point at a Redis broker; without it, the ORM broker.
+        env.pop("REDIS_URL", None)
+        env.update(self.extra_env)
+        return env
+
+    def start(self, *, wait_ready: bool = True) -> WorkerProcess:
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        command = [sys.executable, "manage.py", "gpu_worker", "--device", "cpu"]
+        command += ["--worker-id", self.worker_id, *self.args]
+        self.process = subprocess.Popen(
+            command, cwd=REPO, env=self.environment(), stdout=self._log, stderr=subprocess.STDOUT
+        )
+        if wait_ready:
+            self.wait_ready()
+        return self
+
+    def this_run_log(self) -> str:
+        return self.log()[self._log_offset :]
+
+    def wait_ready(self, timeout: float = 180) -> None:
+        """Until the models are loaded and the queue loop runs (the first start of a
+        session also builds the tiny model set)."""
+
+        def ready() -> bool:
+            if not self.alive():
+                raise AssertionError(f"the GPU worker exited early:\n{self.this_run_log()}")
+            return f"worker {self.worker_id} ready" in self.this_run_log()
+
+        wait_for(ready, timeout=timeout, what="the GPU worker to load its models")
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self, timeout: float = 60) -> int | None:
+        """SIGTERM (finish the current image, hand the rest back), then wait."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=30)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return self.process.returncode
