@@ -19,7 +19,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import models, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -701,17 +701,23 @@ def orders_release_for_worker(*, worker_id: str) -> int:
 
 def orders_recover_stale(*, older_than: timedelta) -> int:
     """Requeue running orders whose worker has been silent for `older_than`, and send
-    again queued orders whose enqueue never went through. Returns how many.
+    again queued orders whose message may be gone. Returns how many.
 
-    An order already started settings.GPU_MAX_ATTEMPTS times is failed (and refunded)
-    instead of requeued.
+    A queued order is sent again when its enqueue never went through, or when it has
+    waited settings.GPU_QUEUE_RESEND_AFTER since its message was sent: a broker that
+    keeps nothing on disk (Redis without persistence) loses its lists when it restarts.
+    A second message for an order is harmless, since the worker does nothing for an
+    order that is finished or running. An order already started
+    settings.GPU_MAX_ATTEMPTS times is failed (and refunded) instead of requeued.
     """
-    cutoff = timezone.now() - older_than
+    now = timezone.now()
+    cutoff = now - older_than
     stale = Order.all_workspaces_unscoped.filter(status=Order.Status.RUNNING).exclude(
         heartbeat_at__gte=cutoff
     )
-    unsent = Order.all_workspaces_unscoped.filter(
-        status=Order.Status.QUEUED, enqueued_at=None, created_at__lt=cutoff
+    resend_before = now - timedelta(seconds=settings.GPU_QUEUE_RESEND_AFTER)
+    unsent = Order.all_workspaces_unscoped.filter(status=Order.Status.QUEUED).filter(
+        models.Q(enqueued_at=None, created_at__lt=cutoff) | models.Q(enqueued_at__lt=resend_before)
     )
     recovered = 0
     for order_id in stale.values_list("pk", flat=True):

@@ -266,6 +266,9 @@ GPU_TASK_FUNC = "gpu_worker.tasks.generate_order"
 GPU_HEARTBEAT_TIMEOUT = int(env("GPU_HEARTBEAT_TIMEOUT", "120"))
 # Starts (crashes included) after which an order fails instead of being requeued.
 GPU_MAX_ATTEMPTS = 3
+# A queued order not started this long after its message was sent is sent again
+# (see generation.services.orders_recover_stale).
+GPU_QUEUE_RESEND_AFTER = int(env("GPU_QUEUE_RESEND_AFTER", str(30 * 60)))
 Q_CLUSTER = {
     "name": "default",
     "workers": int(env("Q_WORKERS", "2")),

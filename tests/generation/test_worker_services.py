@@ -309,3 +309,18 @@ def test_order_survives_its_photo(order, photo):
         order=reloaded, code=ErrorCode.PHOTO_UNAVAILABLE, message="Your selfie was deleted."
     )
     assert failed.error_hint.startswith("Your selfie was deleted")
+
+
+def test_recover_stale_resends_a_queued_order_whose_message_may_be_lost(order, settings):
+    """A broker without persistence (Redis restarted) forgets its lists; the order must
+    not wait for ever."""
+    sent = timezone.now() - timedelta(seconds=settings.GPU_QUEUE_RESEND_AFTER + 60)
+    Order.objects.for_workspace(order.workspace).filter(pk=order.pk).update(enqueued_at=sent)
+    OrmQ.objects.all().delete()
+
+    assert services.orders_recover_stale(older_than=timedelta(minutes=5)) == 1
+
+    assert OrmQ.objects.count() == 1
+    assert _reload(order).enqueued_at > sent
+    # Sent just now: not again until it has waited the full resend time once more.
+    assert services.orders_recover_stale(older_than=timedelta(minutes=5)) == 0
