@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -47,6 +48,21 @@ from generation.selectors import HeadshotSlot, order_pending_slots
 from gpu_worker.pipeline.engine import Face, HeadshotEngine, PipelineError
 
 logger = logging.getLogger("gpu_worker")
+_current_order_id: ContextVar[int | None] = ContextVar("current_order_id", default=None)
+
+
+class _OrderIdFilter(logging.Filter):
+    """Stamps the order being worked on onto every `gpu_worker` line, the engine's
+    stage timings included, so one order's story can be pulled out of the logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        order_id = _current_order_id.get()
+        if order_id is not None and not hasattr(record, "order_id"):
+            record.order_id = order_id
+        return True
+
+
+logger.addFilter(_OrderIdFilter())
 
 # A database blip (a restart, a failover) is retried on the same order this many
 # times before the message is left for redelivery.
@@ -233,6 +249,7 @@ class GpuWorker:
             return
         log = logging.LoggerAdapter(logger, {"order_id": order.pk})
         self.current_order_id = order.pk
+        order_context = _current_order_id.set(order.pk)
         self._report_status(force=True)
         started = time.perf_counter()
         try:
@@ -265,6 +282,7 @@ class GpuWorker:
                 message="The generator hit an internal error.",
             )
         finally:
+            _current_order_id.reset(order_context)
             self.current_order_id = None
             self._report_status(force=True)
 

@@ -253,3 +253,22 @@ def test_face_data_survives_the_round_trip(face):
     assert restored.bbox == pytest.approx(face.bbox)
     assert np.allclose(restored.kps, face.kps)
     assert np.allclose(restored.embedding, face.embedding)
+
+
+def test_every_worker_line_about_an_order_carries_its_id(
+    worker, workspace, user, astronaut, django_capture_on_commit_callbacks, caplog
+):
+    order = _place(
+        workspace,
+        user,
+        astronaut,
+        styles=1,
+        per_style=1,
+        captured=django_capture_on_commit_callbacks,
+    )
+    with caplog.at_level("INFO", logger="gpu_worker"):
+        worker.process_order(order.pk)
+    lines = [record for record in caplog.records if record.name == "gpu_worker"]
+    # The engine's own stage timings are among them.
+    assert any(record.getMessage().startswith("generate 1 headshots") for record in lines)
+    assert {getattr(record, "order_id", None) for record in lines} == {order.pk}
