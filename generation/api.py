@@ -31,6 +31,7 @@ from .serializers import (
     PhotoSerializer,
     PhotoUploadSerializer,
     StyleSerializer,
+    WorkspaceStyleSerializer,
     order_payload,
 )
 
@@ -105,6 +106,16 @@ class StyleListView(APIView):
     @extend_schema(responses=StyleSerializer(many=True))
     def get(self, request):
         return Response(StyleSerializer(selectors.styles_active(), many=True).data)
+
+
+class WorkspaceStyleListView(WorkspaceAPIView):
+    @extend_schema(
+        responses=WorkspaceStyleSerializer(many=True),
+        description="The catalog as this workspace sees it: what its plan and its admins allow.",
+    )
+    def get(self, request, wid: int):
+        choices = selectors.styles_for_workspace(workspace=self.workspace)
+        return Response(WorkspaceStyleSerializer(choices, many=True).data)
 
 
 class PhotoListView(WorkspaceAPIView):

@@ -4,6 +4,11 @@ from . import api
 
 urlpatterns = [
     path("styles/", api.StyleListView.as_view(), name="api_styles"),
+    path(
+        "workspaces/<int:wid>/styles/",
+        api.WorkspaceStyleListView.as_view(),
+        name="api_workspace_styles",
+    ),
     path("workspaces/<int:wid>/photos/", api.PhotoListView.as_view(), name="api_photos"),
     path(
         "workspaces/<int:wid>/photos/<int:photo_id>/",

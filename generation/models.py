@@ -56,6 +56,28 @@ class Style(models.Model):
         return self.name
 
 
+class WorkspaceAllowedStyle(WorkspaceOwnedModel):
+    """One style a Team workspace's admins allow their members to order.
+
+    A workspace with no rows is unrestricted (every style its plan allows). Written only
+    by generation.services.workspace_styles_set.
+    """
+
+    # PROTECT: deleting a catalog style must not silently shrink an allowed set, which
+    # could empty it and so lift the restriction. Staff retire styles with is_active.
+    style = models.ForeignKey(Style, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "style"], name="workspace_allowed_style_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id}: {self.style_id}"
+
+
 class SourcePhoto(WorkspaceOwnedModel):
     """An uploaded selfie: cleaned, encrypted, kept for 24 hours at most.
 

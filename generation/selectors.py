@@ -17,9 +17,10 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import Membership, Role, Workspace
+from billing.models import PlanCode
 from billing.plans import entitlements
 
-from .models import Headshot, Order, QuotaUsage, SourcePhoto, Style
+from .models import Headshot, Order, QuotaUsage, SourcePhoto, Style, WorkspaceAllowedStyle
 
 
 def quota_period(moment=None) -> date:
@@ -60,10 +61,44 @@ def styles_active() -> QuerySet[Style]:
     return Style.objects.filter(is_active=True)
 
 
-def styles_for_workspace(*, workspace: Workspace) -> list[tuple[Style, bool]]:
-    """Every active style, with whether this workspace's plan allows it."""
+def workspace_can_choose_styles(*, workspace: Workspace) -> bool:
+    """Whether the workspace's admins may restrict its styles: a Team workspace on Team."""
+    return workspace.kind == Workspace.Kind.TEAM and entitlements(workspace).plan == PlanCode.TEAM
+
+
+def workspace_allowed_style_ids(*, workspace: Workspace) -> frozenset[int] | None:
+    """The styles a Team workspace's admins allow, or None when they restrict nothing."""
+    ids = frozenset(
+        WorkspaceAllowedStyle.objects.for_workspace(workspace).values_list("style_id", flat=True)
+    )
+    return ids or None
+
+
+@dataclass(frozen=True)
+class StyleChoice:
+    """A catalog style as one workspace sees it: its plan and its admins both decide."""
+
+    style: Style
+    in_plan: bool
+    chosen_by_admin: bool
+
+    @property
+    def allowed(self) -> bool:
+        return self.in_plan and self.chosen_by_admin
+
+
+def styles_for_workspace(*, workspace: Workspace) -> list[StyleChoice]:
+    """Every active style, with whether this workspace's plan and its admins allow it."""
     rights = entitlements(workspace)
-    return [(style, rights.allows_style_tier(style.tier)) for style in styles_active()]
+    allowed_ids = workspace_allowed_style_ids(workspace=workspace)
+    return [
+        StyleChoice(
+            style=style,
+            in_plan=rights.allows_style_tier(style.tier),
+            chosen_by_admin=allowed_ids is None or style.pk in allowed_ids,
+        )
+        for style in styles_active()
+    ]
 
 
 def photos_for_user(*, workspace: Workspace, user) -> QuerySet[SourcePhoto]:

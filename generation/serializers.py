@@ -19,6 +19,20 @@ class StyleSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class WorkspaceStyleSerializer(serializers.Serializer):
+    """A selectors.StyleChoice: a catalog style and whether this workspace may order it."""
+
+    slug = serializers.CharField(source="style.slug")
+    name = serializers.CharField(source="style.name")
+    description = serializers.CharField(source="style.description")
+    tier = serializers.CharField(source="style.tier")
+    allowed = serializers.BooleanField(help_text="Members of this workspace can order it now.")
+    in_plan = serializers.BooleanField(help_text="The workspace's plan includes its tier.")
+    chosen_by_admin = serializers.BooleanField(
+        help_text="False when the workspace's admins restrict styles and left this one out."
+    )
+
+
 class PhotoSerializer(serializers.ModelSerializer):
     class Meta:
         model = SourcePhoto

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
@@ -25,7 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
-from accounts.models import User, Workspace
+from accounts.models import Membership, Role, User, Workspace
 from billing.plans import Tier, entitlements
 from headshot_site.api_errors import PaymentRequired
 
@@ -39,9 +39,15 @@ from .models import (
     SourcePhoto,
     Style,
     WorkerStatus,
+    WorkspaceAllowedStyle,
 )
 from .queue import enqueue_order, gpu_queue_for
-from .selectors import next_quota_period, quota_period
+from .selectors import (
+    next_quota_period,
+    quota_period,
+    workspace_allowed_style_ids,
+    workspace_can_choose_styles,
+)
 
 __all__ = [
     "ErrorCode",
@@ -70,6 +76,7 @@ __all__ = [
     "purge_run",
     "worker_heartbeat",
     "worker_stopped",
+    "workspace_styles_set",
 ]
 
 logger = logging.getLogger(__name__)
@@ -252,10 +259,19 @@ def _refund_undelivered(order: Order) -> None:
 # --- Orders -------------------------------------------------------------------------
 
 
+def _style_slugs(style_slugs: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(slug.strip() for slug in style_slugs if slug and slug.strip()))
+
+
 def _clean_styles(style_slugs: Sequence[str]) -> list[Style]:
-    slugs = list(dict.fromkeys(slug.strip() for slug in style_slugs if slug and slug.strip()))
+    slugs = _style_slugs(style_slugs)
     if not slugs:
         raise ValidationError("Pick at least one style.", code="styles_required")
+    return _styles_by_slug(slugs)
+
+
+def _styles_by_slug(slugs: list[str]) -> list[Style]:
+    """The active styles named by `slugs`, in that order; unknown ones raise `unknown_style`."""
     found = {style.slug: style for style in Style.objects.filter(slug__in=slugs, is_active=True)}
     unknown = [slug for slug in slugs if slug not in found]
     if unknown:
@@ -264,6 +280,47 @@ def _clean_styles(style_slugs: Sequence[str]) -> list[Style]:
             code="unknown_style",
         )
     return [found[slug] for slug in slugs]
+
+
+def workspace_styles_set(
+    *, workspace: Workspace, user: User, style_slugs: Sequence[str]
+) -> list[Style]:
+    """Replace the styles a Team workspace's members may order; returns them in catalog order.
+
+    An empty list lifts the restriction (every style the plan allows). Raises
+    PermissionDenied unless `user` is an owner or admin of `workspace`, and
+    ValidationError for a workspace that is not a Team workspace on the Team plan
+    (`team_plan_required`) or an unknown style (`unknown_style`).
+    """
+    # Checked here, not only in the views: this is the one write path, so it fails
+    # closed for any caller.
+    membership = Membership.objects.filter(workspace=workspace, user=user).first()
+    if membership is None or not membership.has_role(Role.ADMIN):
+        raise PermissionDenied("Only the workspace's owners and admins can choose its styles.")
+    slugs = _style_slugs(style_slugs)
+    # Lifting a restriction stays possible after a downgrade, so a former Team workspace
+    # is never stuck with a set it can no longer edit.
+    lifting = not slugs and workspace.kind == Workspace.Kind.TEAM
+    if not lifting and not workspace_can_choose_styles(workspace=workspace):
+        raise ValidationError(
+            "Choosing the styles members may order is part of the Team plan, for team workspaces.",
+            code="team_plan_required",
+        )
+    styles = _styles_by_slug(slugs) if slugs else []
+    with transaction.atomic():
+        allowed = WorkspaceAllowedStyle.objects.for_workspace(workspace)
+        allowed.delete()
+        allowed.bulk_create(
+            [WorkspaceAllowedStyle(workspace=workspace, style=style) for style in styles]
+        )
+    logger.info(
+        "Workspace %s styles set by user %s: %s",
+        workspace.pk,
+        user.pk,
+        ", ".join(style.slug for style in styles) or "unrestricted",
+        extra={"workspace_id": workspace.pk},
+    )
+    return sorted(styles, key=lambda style: (style.position, style.name))
 
 
 def _enqueue(order_id: int, queue_name: str) -> None:
@@ -294,8 +351,9 @@ def order_create(
 ) -> Order:
     """Place an order: reserve quota, record it, and queue it for the GPU after commit.
 
-    Raises ValidationError for bad input and PaymentRequired (402) for a style above
-    the plan's tier (`upgrade_required`) or an order over quota (`quota_exceeded`).
+    Raises ValidationError for bad input or a style the workspace's admins did not allow
+    (`style_not_allowed`), and PaymentRequired (402) for a style above the plan's tier
+    (`upgrade_required`) or an order over quota (`quota_exceeded`).
     """
     if not isinstance(per_style, int) or not 1 <= per_style <= MAX_PER_STYLE:
         raise ValidationError(
@@ -308,6 +366,17 @@ def order_create(
         raise ValidationError(
             "This photo was deleted after 24 hours, as promised. Upload it again to order.",
             code="photo_expired",
+        )
+    # Before the plan check: when an admin has ruled a style out, upgrading would not help.
+    allowed_ids = workspace_allowed_style_ids(workspace=workspace)
+    refused = [] if allowed_ids is None else [s for s in styles if s.pk not in allowed_ids]
+    if refused:
+        names = ", ".join(f"“{style.name}”" for style in refused)
+        raise ValidationError(
+            f"{names} {'is' if len(refused) == 1 else 'are'} not among the styles an admin of "
+            f"{workspace.name} chose for this workspace. Pick one of the allowed styles, or ask "
+            "a workspace admin to allow it.",
+            code="style_not_allowed",
         )
     rights = entitlements(workspace)
     locked = [style for style in styles if not rights.allows_style_tier(style.tier)]

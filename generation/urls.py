@@ -6,6 +6,7 @@ from . import views
 # photo_id / order_id / headshot_id.
 urlpatterns = [
     path("w/<slug:workspace_slug>/", views.studio, name="studio"),
+    path("w/<slug:workspace_slug>/styles/", views.workspace_styles, name="workspace_styles"),
     path("w/<slug:workspace_slug>/photos/", views.photo_upload, name="photo_upload"),
     path(
         "w/<slug:workspace_slug>/photos/<int:photo_id>/preview/",

@@ -21,6 +21,7 @@ from django.urls import reverse
 from rest_framework.throttling import ScopedRateThrottle
 
 from accounts.access import access_membership_by_slug
+from accounts.models import Role
 from billing.plans import entitlements
 from headshot_site.api_errors import PaymentRequired, json_error
 
@@ -139,6 +140,38 @@ def studio(request, membership):
         "max_per_style": services.MAX_PER_STYLE,
     }
     return render(request, "generation/studio.html", context)
+
+
+@workspace_view("GET", "POST")
+def workspace_styles(request, membership):
+    """The styles this workspace's members may order; Team owners and admins choose them."""
+    workspace = membership.workspace
+    if request.method == "POST":
+        # The service checks the role and the plan itself; a member's post gets 403.
+        try:
+            chosen = services.workspace_styles_set(
+                workspace=workspace, user=request.user, style_slugs=request.POST.getlist("styles")
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(
+                request,
+                f"Members can now order {len(chosen)} style{'s' if len(chosen) != 1 else ''}."
+                if chosen
+                else "Members can now order every style your plan includes.",
+            )
+        return redirect("workspace_styles", workspace_slug=workspace.slug)
+    choices = selectors.styles_for_workspace(workspace=workspace)
+    is_admin = membership.has_role(Role.ADMIN)
+    context = {
+        "workspace": workspace,
+        "choices": choices,
+        "restricted": not all(choice.chosen_by_admin for choice in choices),
+        "is_admin": is_admin,
+        "can_edit": is_admin and selectors.workspace_can_choose_styles(workspace=workspace),
+    }
+    return render(request, "generation/styles.html", context)
 
 
 @workspace_view("POST")
