@@ -77,8 +77,21 @@ class InvitationAdmin(admin.ModelAdmin):
     autocomplete_fields = ["workspace"]
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For records that only the system writes: staff look, never edit."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(LogEntry)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyAdmin):
     """Every change staff make through the admin, actions included: who, what, when."""
 
     list_display = [
@@ -92,12 +105,3 @@ class AuditLogAdmin(admin.ModelAdmin):
     list_filter = ["action_flag", "content_type", "action_time"]
     search_fields = ["object_repr", "change_message", "user__email"]
     date_hierarchy = "action_time"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from accounts.admin import ReadOnlyAdmin
+
 from .models import BillingAccount, StripeEvent, Subscription
 
 
@@ -40,7 +42,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(StripeEvent)
-class StripeEventAdmin(admin.ModelAdmin):
+class StripeEventAdmin(ReadOnlyAdmin):
     list_display = ["event_id", "type", "outcome", "workspace", "stripe_customer_id", "created"]
     list_filter = ["type", "outcome", "livemode"]
     search_fields = [
@@ -52,12 +54,3 @@ class StripeEventAdmin(admin.ModelAdmin):
     ]
     list_select_related = ["workspace"]
     date_hierarchy = "created"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
-from accounts.admin import WorkspaceAdmin
+from accounts.admin import ReadOnlyAdmin, WorkspaceAdmin
 from accounts.models import Workspace
 from billing.plans import PLANS, subscription_current
 
@@ -46,17 +46,6 @@ class StyleAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "slug", "description", "tier", "is_active", "position"]}),
         ("Generator prompts", {"fields": ["prompt", "negative_prompt"]}),
     ]
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def _admin_link(obj, label=None) -> str:
