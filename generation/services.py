@@ -336,9 +336,8 @@ def _enqueue(order_id: int, queue_name: str) -> None:
             extra={"order_id": order_id, "queue": queue_name},
         )
         return
-    Order.all_workspaces_unscoped.filter(pk=order_id, status=Order.Status.QUEUED).update(
-        enqueued_at=timezone.now()
-    )
+    # Whatever the status: a fast worker may already have started the order.
+    Order.all_workspaces_unscoped.filter(pk=order_id).update(enqueued_at=timezone.now())
 
 
 def order_create(

@@ -38,6 +38,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, close_old
 from django.db import connection as db_connection
 from django.utils import timezone
 from django_q.brokers import Broker, get_broker
+from django_q.brokers.orm import ORM as OrmBroker
 from django_q.brokers.redis_broker import Redis as RedisBroker
 from django_q.signing import BadSignature, SignedPackage
 from PIL import Image
@@ -79,7 +80,8 @@ class WorkerOptions:
     guidance: float = 5.0
     likeness_threshold: float = 0.35
     likeness_tries: int = 2
-    poll_seconds: float = 0.5
+    # How long an idle worker waits between looks at a polled broker (the ORM one).
+    poll_seconds: float = 0.1
     heartbeat_seconds: float = 10.0
 
 
@@ -208,10 +210,16 @@ class GpuWorker:
             broker = next(broker for broker in self.brokers if broker.list_key == key)
             return broker, None, found[1]
         for broker in self.brokers:
+            # django-q2's ORM broker sleeps whenever it finds a list empty; asking
+            # first whether the list has anything keeps a free order from waiting out
+            # a sleep on the empty paid list.
+            if isinstance(broker, OrmBroker) and not broker.queue_size():
+                continue
             tasks = broker.dequeue()
             if tasks:
                 ack_id, payload = tasks[0]
                 return broker, ack_id, payload
+        self.stopping.wait(self.options.poll_seconds)
         return None
 
     def handle_message(self, payload) -> None:
