@@ -22,39 +22,39 @@ class CredentialsSerializer(serializers.Serializer):
 TokenSerializer = inline_serializer("Token", {"token": serializers.CharField()})
 
 
-class SignupView(APIView):
+class CredentialsView(APIView):
+    """Takes an email and a password from anyone; throttled against guessing."""
+
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
 
-    @extend_schema(request=CredentialsSerializer, responses={201: TokenSerializer})
-    def post(self, request):
+    def credentials(self, request) -> dict:
         data = CredentialsSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        return data.validated_data
+
+
+class SignupView(CredentialsView):
+    @extend_schema(request=CredentialsSerializer, responses={201: TokenSerializer})
+    def post(self, request):
+        credentials = self.credentials(request)
         user = services.user_signup(
-            email=data.validated_data["email"],
-            password=data.validated_data["password"],
-            request=request,
+            email=credentials["email"], password=credentials["password"], request=request
         )
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key}, status=status.HTTP_201_CREATED)
 
 
-class TokenView(APIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "auth"
-
+class TokenView(CredentialsView):
     @extend_schema(request=CredentialsSerializer, responses={200: TokenSerializer})
     def post(self, request):
-        data = CredentialsSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        credentials = self.credentials(request)
         user = authenticate(
             request,
-            email=data.validated_data["email"].strip().lower(),
-            password=data.validated_data["password"],
+            email=credentials["email"].strip().lower(),
+            password=credentials["password"],
         )
         if user is None:
             raise serializers.ValidationError(
