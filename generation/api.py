@@ -24,7 +24,6 @@ from rest_framework.views import APIView
 from accounts.access import access_membership_by_id
 
 from . import selectors, services
-from .models import SourcePhoto
 from .serializers import (
     OrderCreateSerializer,
     OrderSerializer,
@@ -200,16 +199,9 @@ class OrderListView(WorkspaceAPIView, generics.GenericAPIView):
     def post(self, request, wid: int):
         data = OrderCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        photo = (
-            SourcePhoto.objects.for_workspace(self.workspace)
-            .filter(pk=data.validated_data["photo"], uploaded_by=request.user)
-            .first()
+        photo = selectors.photo_for_order(
+            workspace=self.workspace, user=request.user, photo_id=data.validated_data["photo"]
         )
-        if photo is None:
-            raise ValidationError(
-                "No such photo: selfies are deleted 24 hours after upload. Upload it again.",
-                code="photo_not_found",
-            )
         order = services.order_create(
             workspace=self.workspace,
             user=request.user,

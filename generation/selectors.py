@@ -11,6 +11,7 @@ import zipfile
 from dataclasses import dataclass
 from datetime import UTC, date
 
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
@@ -109,7 +110,9 @@ def photos_for_user(*, workspace: Workspace, user) -> QuerySet[SourcePhoto]:
 
 
 def photo_get(*, workspace: Workspace, user, photo_id: int) -> SourcePhoto:
-    photo = photos_for_user(workspace=workspace, user=user).filter(pk=photo_id).first()
+    photo = (
+        SourcePhoto.objects.for_workspace(workspace).filter(pk=photo_id, uploaded_by=user).first()
+    )
     if photo is None:
         raise Http404("No such photo.")
     return photo
@@ -125,6 +128,19 @@ def orders_visible(*, membership: Membership) -> QuerySet[Order]:
 def orders_with_results(orders: QuerySet[Order], *, workspace: Workspace) -> QuerySet[Order]:
     headshots = Headshot.objects.for_workspace(workspace).select_related("style")
     return orders.prefetch_related("styles", Prefetch("headshots", queryset=headshots))
+
+
+def photo_for_order(*, workspace: Workspace, user, photo_id) -> SourcePhoto:
+    """The uploader's own selfie to order with; a clear error once it has been purged."""
+    photo = (
+        SourcePhoto.objects.for_workspace(workspace).filter(pk=photo_id, uploaded_by=user).first()
+    )
+    if photo is None:
+        raise ValidationError(
+            "That selfie is gone: selfies are deleted 24 hours after upload. Upload it again.",
+            code="photo_not_found",
+        )
+    return photo
 
 
 def order_get(*, membership: Membership, order_id: int) -> Order:

@@ -268,16 +268,7 @@ def order_create(request, membership):
             isinstance(slug, str) for slug in style_slugs
         ):
             raise ValidationError("Styles must be a list of style slugs.", code="invalid_styles")
-        photo = (
-            SourcePhoto.objects.for_workspace(workspace)
-            .filter(pk=photo_id, uploaded_by=request.user)
-            .first()
-        )
-        if photo is None:
-            raise ValidationError(
-                "That selfie is gone: selfies are deleted 24 hours after upload. Upload it again.",
-                code="photo_not_found",
-            )
+        photo = selectors.photo_for_order(workspace=workspace, user=request.user, photo_id=photo_id)
         order = services.order_create(
             workspace=workspace,
             user=request.user,
