@@ -25,7 +25,12 @@ def _fresh_throttles():
 
 
 def set_entitlements(monkeypatch, rights) -> None:
-    for module in ("generation.services", "generation.selectors", "generation.views"):
+    for module in (
+        "generation.services.orders",
+        "generation.services.purge",
+        "generation.selectors",
+        "generation.views",
+    ):
         monkeypatch.setattr(f"{module}.entitlements", lambda workspace: rights)
 
 

@@ -266,7 +266,7 @@ def test_a_broker_outage_does_not_lose_the_order(
     def broken(**kwargs):
         raise ConnectionError("redis is down")
 
-    monkeypatch.setattr("generation.services.enqueue_order", broken)
+    monkeypatch.setattr("generation.services.orders.enqueue_order", broken)
 
     with django_capture_on_commit_callbacks(execute=True):
         order = services.order_create(

@@ -81,7 +81,7 @@ def test_a_run_that_crashes_is_logged_with_its_error(workspace, user, monkeypatc
     def broken(**kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(services, "headshots_purge_expired", broken)
+    monkeypatch.setattr("generation.services.purge.headshots_purge_expired", broken)
 
     with pytest.raises(RuntimeError):
         services.purge_run()

@@ -1,0 +1,70 @@
+"""The one write path for generation: selfies, orders, quota, headshots and the purge.
+
+The portal, the API, the GPU worker and the scheduler all call these, through this
+package (`from generation import services`); each concern lives in its own module.
+"""
+
+from ..models import ErrorCode
+from .lifecycle import (
+    headshot_create,
+    order_heartbeat,
+    order_mark_failed,
+    order_mark_running,
+    order_mark_succeeded,
+    order_record_progress,
+    order_release,
+    orders_recover_stale,
+    orders_release_for_worker,
+    worker_heartbeat,
+    worker_stopped,
+)
+from .orders import (
+    MAX_PER_STYLE,
+    order_cancel,
+    order_create,
+    order_refund_quota,
+    order_retry,
+)
+from .photos import (
+    PHOTO_LIFETIME,
+    PhotoUnavailable,
+    photo_delete,
+    photo_read_face_data,
+    photo_read_image,
+    photo_store_face_data,
+    photo_upload,
+)
+from .purge import PurgeResult, headshots_purge_expired, photos_purge_expired, purge_run
+from .styles import workspace_styles_set
+
+__all__ = [
+    "MAX_PER_STYLE",
+    "PHOTO_LIFETIME",
+    "ErrorCode",
+    "PhotoUnavailable",
+    "PurgeResult",
+    "headshot_create",
+    "headshots_purge_expired",
+    "order_cancel",
+    "order_create",
+    "order_heartbeat",
+    "order_mark_failed",
+    "order_mark_running",
+    "order_mark_succeeded",
+    "order_record_progress",
+    "order_refund_quota",
+    "order_release",
+    "order_retry",
+    "orders_recover_stale",
+    "orders_release_for_worker",
+    "photo_delete",
+    "photo_read_face_data",
+    "photo_read_image",
+    "photo_store_face_data",
+    "photo_upload",
+    "photos_purge_expired",
+    "purge_run",
+    "worker_heartbeat",
+    "worker_stopped",
+    "workspace_styles_set",
+]

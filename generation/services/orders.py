@@ -1,0 +1,314 @@
+"""Placing orders and what customers and staff do to them: cancel, retry, credit.
+
+Also the locking and finishing helpers the worker lifecycle shares."""
+
+import logging
+from collections.abc import Sequence
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import User, Workspace
+from billing.plans import Tier, entitlements
+from headshot_site.api_errors import PaymentRequired
+
+from ..models import ErrorCode, Order, SourcePhoto
+from ..queue import enqueue_order, gpu_queue_for
+from ..selectors import quota_period, workspace_allowed_style_ids
+from .quota import quota_refund_undelivered, quota_reserve, quota_usage_locked
+from .styles import styles_from_slugs
+
+logger = logging.getLogger(__name__)
+
+
+MAX_PER_STYLE = 10
+
+
+def order_send_to_queue(order_id: int, queue_name: str) -> None:
+    # Runs after commit. A broker failure must not undo a placed order: the order
+    # stays queued with no enqueued_at, and orders_recover_stale sends it again.
+    try:
+        enqueue_order(order_id=order_id, queue_name=queue_name)
+    except Exception:
+        logger.exception(
+            "Order %s: enqueue to %s failed; recovery will retry",
+            order_id,
+            queue_name,
+            extra={"order_id": order_id, "queue": queue_name},
+        )
+        return
+    # Whatever the status: a fast worker may already have started the order.
+    Order.all_workspaces_unscoped.filter(pk=order_id).update(enqueued_at=timezone.now())
+
+
+def order_create(
+    *,
+    workspace: Workspace,
+    user: User,
+    photo: SourcePhoto,
+    style_slugs: Sequence[str],
+    per_style: int,
+) -> Order:
+    """Place an order: reserve quota, record it, and queue it for the GPU after commit.
+
+    Raises ValidationError for bad input or a style the workspace's admins did not allow
+    (`style_not_allowed`), and PaymentRequired (402) for a style above the plan's tier
+    (`upgrade_required`) or an order over quota (`quota_exceeded`).
+    """
+    if not isinstance(per_style, int) or not 1 <= per_style <= MAX_PER_STYLE:
+        raise ValidationError(
+            f"Order between 1 and {MAX_PER_STYLE} headshots per style.", code="invalid_per_style"
+        )
+    styles = styles_from_slugs(style_slugs)
+    if photo.workspace_id != workspace.pk or photo.uploaded_by_id != user.pk:
+        raise ValidationError("No such photo. Upload a selfie first.", code="photo_not_found")
+    if photo.purge_at <= timezone.now():
+        raise ValidationError(
+            "This photo was deleted after 24 hours, as promised. Upload it again to order.",
+            code="photo_expired",
+        )
+    # Before the plan check: when an admin has ruled a style out, upgrading would not help.
+    allowed_ids = workspace_allowed_style_ids(workspace=workspace)
+    refused = [] if allowed_ids is None else [s for s in styles if s.pk not in allowed_ids]
+    if refused:
+        names = ", ".join(f"“{style.name}”" for style in refused)
+        raise ValidationError(
+            f"{names} {'is' if len(refused) == 1 else 'are'} not among the styles an admin of "
+            f"{workspace.name} chose for this workspace. Pick one of the allowed styles, or ask "
+            "a workspace admin to allow it.",
+            code="style_not_allowed",
+        )
+    rights = entitlements(workspace)
+    locked = [style for style in styles if not rights.allows_style_tier(style.tier)]
+    if locked:
+        names = ", ".join(f"“{style.name}”" for style in locked)
+        needs = "Premium" if any(style.tier == Tier.PREMIUM for style in locked) else "a higher"
+        raise PaymentRequired(
+            f"{names} need{'s' if len(locked) == 1 else ''} the {needs} plan; this workspace is on "
+            f"{rights.plan.title()}. Upgrade to use {'it' if len(locked) == 1 else 'them'}, "
+            "or pick styles marked Free.",
+            code="upgrade_required",
+        )
+    total = len(styles) * per_style
+    period = quota_period()
+    queue_name = gpu_queue_for(rights.queue_priority)
+    with transaction.atomic():
+        quota_reserve(
+            workspace=workspace,
+            period=period,
+            count=total,
+            quota=rights.monthly_quota,
+            plan=rights.plan,
+        )
+        order = Order.objects.for_workspace(workspace).create(
+            workspace=workspace,
+            placed_by=user,
+            photo=photo,
+            per_style=per_style,
+            total=total,
+            resolution=rights.resolution,
+            queue_name=queue_name,
+            quota_period=period,
+        )
+        order.styles.set(styles)
+        transaction.on_commit(lambda: order_send_to_queue(order.pk, queue_name))
+    logger.info(
+        "Order %s placed: %s headshots on %s",
+        order.pk,
+        total,
+        queue_name,
+        extra={"order_id": order.pk, "workspace_id": workspace.pk, "queue": queue_name},
+    )
+    return order
+
+
+def order_lock_by_id(order_id: int) -> Order | None:
+    # of=("self",): lock the order row only, never its workspace or photo.
+    return (
+        Order.all_workspaces_unscoped.select_for_update(of=("self",))
+        .select_related("workspace", "photo")
+        .filter(pk=order_id)
+        .first()
+    )
+
+
+def order_lock(order: Order) -> Order:
+    locked = order_lock_by_id(order.pk)
+    if locked is None:
+        raise Order.DoesNotExist(f"Order {order.pk} no longer exists.")
+    return locked
+
+
+def order_finish(order: Order, *, status: str, code: str = "", message: str = "") -> None:
+    """Move a locked order to a finished status, refund what it did not deliver, save."""
+    now = timezone.now()
+    order.done = order.headshots.count()
+    order.status = status
+    order.error_code = code
+    order.error_message = message
+    order.stage = ""
+    order.finished_at = now
+    quota_refund_undelivered(order)
+    order.save()
+    if status != Order.Status.CANCELED:
+        order_id = order.pk
+        transaction.on_commit(lambda: _send_finished_email(order_id))
+
+
+def order_cancel(*, order: Order) -> Order:
+    """Cancel an order that has not started; its whole reservation is given back."""
+    with transaction.atomic():
+        order = order_lock(order)
+        if order.status == Order.Status.CANCELED:
+            return order
+        if order.status != Order.Status.QUEUED:
+            raise ValidationError(
+                f"This order is {order.get_status_display().lower()}; only queued orders can be "
+                "canceled.",
+                code="not_cancelable",
+            )
+        order_finish(order, status=Order.Status.CANCELED)
+    logger.info("Order %s canceled", order.pk, extra={"order_id": order.pk})
+    return order
+
+
+def order_retry(*, order: Order) -> Order:
+    """Send a failed order back to the GPU queue for the headshots it did not deliver.
+
+    Staff decide this, so the quota given back when it failed is taken again without
+    the monthly limit check (the usage row records it, and may go over the quota).
+    Starts are counted afresh, and the message goes out once, after commit. Raises
+    ValidationError for an order that is not failed (`not_retryable`) or whose selfie
+    has been deleted (`photo_expired`): the worker could only fail it again.
+    """
+    with transaction.atomic():
+        order = order_lock(order)
+        if order.status != Order.Status.FAILED:
+            raise ValidationError(
+                f"Order {order.pk} is {order.get_status_display().lower()}; only failed orders "
+                "can be retried.",
+                code="not_retryable",
+            )
+        if order.photo is None or order.photo.purge_at <= timezone.now():
+            raise ValidationError(
+                f"The selfie of order {order.pk} has been deleted, so it cannot be generated "
+                "again; the customer has to upload it again and place a new order.",
+                code="photo_expired",
+            )
+        reserved = order.quota_refunded
+        if reserved:
+            usage = quota_usage_locked(workspace=order.workspace, period=order.quota_period)
+            usage.used += reserved
+            usage.save(update_fields=["used"])
+        order.quota_refunded = 0
+        order.error_code = ""
+        order.error_message = ""
+        order.finished_at = None
+        order.started_at = None
+        order.attempts = 0
+        order_requeue(order)
+    logger.info(
+        "Order %s retried by staff: %s headshots re-reserved for %s",
+        order.pk,
+        reserved,
+        f"{order.quota_period:%Y-%m}",
+        extra={"order_id": order.pk, "reserved": reserved, "queue": order.queue_name},
+    )
+    return order
+
+
+def order_refund_quota(*, order: Order, count: int) -> Order:
+    """Give `count` delivered headshots of an order back to its workspace's quota.
+
+    A goodwill credit from staff (the undelivered part is given back automatically
+    when an order fails or is canceled). It lowers this month's usage, where the
+    customer can use it; an order's delivered headshots can be credited once in all.
+    Raises ValidationError when `count` is not a positive whole number
+    (`invalid_count`), exceeds the delivered headshots not yet credited
+    (`credit_too_large`) or this month's usage (`credit_exceeds_usage`).
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValidationError("Give back at least one headshot.", code="invalid_count")
+    with transaction.atomic():
+        order = order_lock(order)
+        creditable = order.done - order.quota_credited
+        if count > creditable:
+            raise ValidationError(
+                f"Order {order.pk} has {creditable} delivered headshot"
+                f"{'s' if creditable != 1 else ''} not yet given back; {count} is too many.",
+                code="credit_too_large",
+            )
+        period = quota_period()
+        usage = quota_usage_locked(workspace=order.workspace, period=period)
+        if count > usage.used:
+            raise ValidationError(
+                f"The workspace of order {order.pk} has used {usage.used} headshot"
+                f"{'s' if usage.used != 1 else ''} in {period:%B %Y}; a credit cannot be larger.",
+                code="credit_exceeds_usage",
+            )
+        usage.used -= count
+        usage.save(update_fields=["used"])
+        order.quota_credited += count
+        order.save(update_fields=["quota_credited"])
+    logger.info(
+        "Order %s: %s delivered headshots given back to the quota by staff",
+        order.pk,
+        count,
+        extra={"order_id": order.pk, "credited": count, "period": f"{period:%Y-%m}"},
+    )
+    return order
+
+
+def order_fail_worker_lost(order: Order) -> None:
+    order_finish(
+        order,
+        status=Order.Status.FAILED,
+        code=ErrorCode.WORKER_LOST,
+        message=f"Generation stopped {order.attempts} times before finishing.",
+    )
+
+
+def order_requeue(order: Order) -> None:
+    order.status = Order.Status.QUEUED
+    order.worker_id = ""
+    order.heartbeat_at = None
+    order.stage = ""
+    order.enqueued_at = None
+    order.save()
+    order_id, queue_name = order.pk, order.queue_name
+    transaction.on_commit(lambda: order_send_to_queue(order_id, queue_name))
+
+
+def _send_finished_email(order_id: int) -> None:
+    order = (
+        Order.all_workspaces_unscoped.select_related("workspace", "placed_by")
+        .filter(pk=order_id)
+        .first()
+    )
+    if order is None or order.placed_by is None:
+        return
+    path = reverse(
+        "order_detail", kwargs={"workspace_slug": order.workspace.slug, "order_id": order.pk}
+    )
+    context = {"order": order, "url": f"{settings.SITE_URL}{path}", "site_name": settings.SITE_NAME}
+    if order.status == Order.Status.SUCCEEDED:
+        subject = f"[{settings.SITE_NAME}] Your headshots are ready"
+    else:
+        subject = f"[{settings.SITE_NAME}] Your headshot order could not be finished"
+    try:
+        send_mail(
+            subject=subject,
+            message=render_to_string("generation/email/order_finished.txt", context),
+            from_email=None,
+            recipient_list=[order.placed_by.email],
+        )
+    # The order is already finished and committed; a mail outage must not undo that.
+    except Exception:
+        logger.exception(
+            "Order %s: finished email could not be sent", order_id, extra={"order_id": order_id}
+        )

@@ -1,0 +1,144 @@
+"""Selfies: upload (checked, cleaned, encrypted), reading back, face data, deletion."""
+
+import logging
+import uuid
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User, Workspace
+
+from .. import crypto, images
+from ..models import SourcePhoto
+
+logger = logging.getLogger(__name__)
+
+
+PHOTO_LIFETIME = timedelta(hours=24)
+
+PHOTO_PURPOSE = "photo"
+FACE_DATA_PURPOSE = "face_data"
+
+
+class PhotoUnavailable(Exception):
+    """The selfie's stored object is gone or cannot be decrypted; the order cannot run."""
+
+
+def photo_upload(*, workspace: Workspace, user: User, upload: UploadedFile) -> SourcePhoto:
+    """Check, clean and encrypt a selfie, and keep it for 24 hours.
+
+    Raises ValidationError (code names the problem) for anything but a usable photo.
+    """
+    # Refused before reading: a huge upload never reaches memory.
+    if upload.size is not None and upload.size > images.MAX_UPLOAD_BYTES:
+        raise ValidationError(
+            f"This file is {upload.size / 1024 / 1024:.1f} MB; the limit is "
+            f"{images.MAX_UPLOAD_BYTES // 1024 // 1024} MB. Export a smaller copy and try again.",
+            code="file_too_large",
+        )
+    upload.seek(0)
+    clean = images.clean_selfie(upload.read(images.MAX_UPLOAD_BYTES + 1))
+    blob = crypto.encrypt(clean.jpeg, purpose=PHOTO_PURPOSE)
+    name = default_storage.save(f"photos/{workspace.pk}/{uuid.uuid4().hex}.enc", ContentFile(blob))
+    now = timezone.now()
+    try:
+        return SourcePhoto.objects.for_workspace(workspace).create(
+            workspace=workspace,
+            uploaded_by=user,
+            storage_name=name,
+            width=clean.width,
+            height=clean.height,
+            size_bytes=len(clean.jpeg),
+            created_at=now,
+            purge_at=now + PHOTO_LIFETIME,
+        )
+    except BaseException:
+        default_storage.delete(name)
+        raise
+
+
+def photo_read_image(*, photo: SourcePhoto) -> bytes:
+    """The cleaned selfie as JPEG bytes (decrypted). Raises PhotoUnavailable."""
+    try:
+        with default_storage.open(photo.storage_name, "rb") as stored:
+            blob = stored.read()
+    except FileNotFoundError:
+        raise PhotoUnavailable(f"Photo {photo.pk} has no stored object.") from None
+    try:
+        return crypto.decrypt(blob, purpose=PHOTO_PURPOSE)
+    except crypto.DecryptionError as error:
+        raise PhotoUnavailable(f"Photo {photo.pk} cannot be decrypted: {error}") from None
+
+
+def photo_store_face_data(*, photo: SourcePhoto, face_data: bytes) -> bool:
+    """Keep the worker's face analysis, encrypted; purged with the photo.
+
+    Returns False when the photo was deleted meanwhile: nothing is written then, so
+    face data never outlives its photo.
+    """
+    blob = crypto.encrypt(face_data, purpose=FACE_DATA_PURPOSE)
+    stored = (
+        SourcePhoto.objects.for_workspace(photo.workspace)
+        .filter(pk=photo.pk)
+        .update(face_data=blob)
+    )
+    if stored:
+        photo.face_data = blob
+    return bool(stored)
+
+
+def photo_read_face_data(*, photo: SourcePhoto) -> bytes | None:
+    current = SourcePhoto.objects.for_workspace(photo.workspace).filter(pk=photo.pk)
+    blob = current.values_list("face_data", flat=True).first()
+    if blob is None:
+        return None
+    try:
+        return crypto.decrypt(bytes(blob), purpose=FACE_DATA_PURPOSE)
+    except crypto.DecryptionError as error:
+        raise PhotoUnavailable(
+            f"Face data of photo {photo.pk} cannot be decrypted: {error}"
+        ) from None
+
+
+def photo_purge(*, photo_id: int) -> bool:
+    """Delete a photo's stored object, face data and row. False if storage refused.
+
+    On a storage failure the row stays (with why), so the next purge run tries again
+    and nothing is recorded as deleted that was not.
+    """
+    with transaction.atomic():
+        photo = SourcePhoto.all_workspaces_unscoped.select_for_update().filter(pk=photo_id).first()
+        if photo is None:
+            return True
+        try:
+            default_storage.delete(photo.storage_name)
+        # Any backend error (OS, S3, network) means the same thing here: try next run.
+        except Exception as error:
+            # Face data lives only in our database, so it goes now regardless.
+            photo.face_data = None
+            photo.purge_attempts += 1
+            photo.last_purge_error = f"{type(error).__name__}: {error}"[:2000]
+            photo.purge_at = min(photo.purge_at, timezone.now())
+            photo.save(
+                update_fields=["face_data", "purge_attempts", "last_purge_error", "purge_at"]
+            )
+            logger.warning(
+                "Photo %s: storage delete failed, kept for the next run: %s", photo.pk, error
+            )
+            return False
+        photo.delete()
+    return True
+
+
+def photo_delete(*, photo: SourcePhoto) -> bool:
+    """Delete a selfie now, at its owner's request.
+
+    Returns False when the stored object could not be deleted yet: the photo is then
+    hidden from its owner and the hourly purge finishes the job.
+    """
+    return photo_purge(photo_id=photo.pk)
