@@ -11,15 +11,27 @@ and does everything else through generation's services:
 - A heartbeat thread keeps the claim alive while the GPU is busy; if the claim is
   lost (another worker took over a silent order) this worker stops after the batch.
 - SIGTERM lets the current batch finish and be stored, then hands the rest back.
-- A restarted worker (same host and device, so the same worker id) hands back at
-  once whatever its previous incarnation was holding when it died.
+- A restarted worker (same host, device and slot, so the same worker id) hands back
+  at once whatever its previous incarnation was holding when it died. Each live
+  process holds its id under a lock (``claim_worker_id``), so two processes on one
+  device never share an id, and so never hand back or take over each other's orders.
+- After an unexpected error the device is checked; a broken one (a sticky CUDA error)
+  hands the order back unfailed and stops the worker (``DeviceBroken``), for its
+  supervisor to restart it on a fresh CUDA context.
+
+Job types: ``handle_message`` turns a queue message into an order id and
+``process_order`` does that order's work; a second kind of job gets its own
+``process_*`` method, dispatched from ``handle_message``, and shares the loop, the
+broker lists and the device check (``_check_device_after``).
 """
 
 from __future__ import annotations
 
+import fcntl
 import io
 import logging
 import os
+import re
 import secrets
 import signal
 import socket
@@ -30,6 +42,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+from typing import IO
 
 import numpy as np
 import redis
@@ -93,6 +107,19 @@ class _Stopping(Exception):
     """SIGTERM arrived: the current batch is stored, the rest goes back to the queue."""
 
 
+class DeviceBroken(RuntimeError):
+    """The device no longer runs kernels; only a new process (a new CUDA context) can
+    use it again. The order in hand was given back unfailed."""
+
+
+class WorkerIdInUse(RuntimeError):
+    """Another live process on this host already runs under the worker id asked for."""
+
+
+# How many worker processes may share one device before the next one is refused.
+MAX_SLOTS_PER_DEVICE = 16
+
+
 def face_to_bytes(face: Face) -> bytes:
     buffer = io.BytesIO()
     np.savez(
@@ -115,8 +142,58 @@ def face_from_bytes(data: bytes) -> Face:
         )
 
 
-def default_worker_id(device: str) -> str:
-    return f"{socket.gethostname()}:{device}"
+def default_worker_id(device: str, slot: int = 1) -> str:
+    base = f"{socket.gethostname()}:{device}"
+    return base if slot == 1 else f"{base}#{slot}"
+
+
+@dataclass
+class WorkerIdClaim:
+    """A worker id held by this process for as long as it lives (an ``flock`` that the
+    kernel drops when the process dies, however it dies)."""
+
+    worker_id: str
+    lock_file: IO[str]
+
+    def release(self) -> None:
+        self.lock_file.close()
+
+
+def _try_lock(lock_dir: Path, worker_id: str) -> IO[str] | None:
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    path = lock_dir / (re.sub(r"[^A-Za-z0-9_.-]+", "_", worker_id) + ".lock")
+    lock_file = path.open("a")
+    try:
+        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock_file.close()
+        return None
+    return lock_file
+
+
+def claim_worker_id(*, device: str, lock_dir: Path, worker_id: str | None = None) -> WorkerIdClaim:
+    """This process's worker id, locked so that no other live process on the host has it.
+
+    Without an explicit id, the first free slot of the device: ``host:cuda:0``, then
+    ``host:cuda:0#2``... A restarted worker finds its old slot free again and takes it,
+    so it hands back what its previous incarnation held; a second process on the same
+    device gets the next slot and leaves the first one's orders alone. An explicit id
+    that is taken is refused.
+    """
+    if worker_id is not None:
+        lock_file = _try_lock(lock_dir, worker_id)
+        if lock_file is None:
+            raise WorkerIdInUse(
+                f"another worker process on this host is running as {worker_id!r}; "
+                "stop it, or give this one another --worker-id"
+            )
+        return WorkerIdClaim(worker_id, lock_file)
+    for slot in range(1, MAX_SLOTS_PER_DEVICE + 1):
+        candidate = default_worker_id(device, slot)
+        lock_file = _try_lock(lock_dir, candidate)
+        if lock_file is not None:
+            return WorkerIdClaim(candidate, lock_file)
+    raise WorkerIdInUse(f"{MAX_SLOTS_PER_DEVICE} worker processes already run on {device}")
 
 
 class GpuWorker:
@@ -283,6 +360,7 @@ class GpuWorker:
         except (OperationalError, InterfaceError):
             raise
         except Exception:
+            self._check_device_after(order, log)
             log.exception("generation failed")
             services.order_mark_failed(
                 order=order,
@@ -293,6 +371,20 @@ class GpuWorker:
             _current_order_id.reset(order_context)
             self.current_order_id = None
             self._report_status(force=True)
+
+    def _check_device_after(self, order, log: logging.LoggerAdapter) -> None:
+        """Raise DeviceBroken, with the order handed back unfailed, if the error came from
+        a device that no longer works: failing the order would fail every later one too."""
+        if self.engine.device_works():
+            return
+        log.critical(
+            "the device %s no longer works; handing the order back and stopping the worker "
+            "for a restart",
+            self.device,
+            exc_info=True,
+        )
+        services.order_release(order=order, worker_id=self.worker_id, counts_as_attempt=True)
+        raise DeviceBroken(f"{self.device} no longer works (see the error logged before)")
 
     def _generate_order(
         self, order, log: logging.LoggerAdapter, claim_lost: threading.Event
@@ -352,7 +444,7 @@ class GpuWorker:
         best: dict[int, tuple[Image.Image, float | None]] = {}
         spent = 0.0
         waiting = list(slots)
-        for attempt in range(1 + self.options.likeness_tries):
+        for attempt in range(1 + self._likeness_tries()):
             if attempt:
                 self._progress(order, f"Refining {style.name} for a closer likeness")
             seeds = [secrets.randbelow(2**31) for _ in waiting]
@@ -374,7 +466,7 @@ class GpuWorker:
                     best[slot.index] = (image, score)
                 if not self._likeness_ok(best[slot.index][1]):
                     still_weak.append(slot)
-            if still_weak and attempt < self.options.likeness_tries:
+            if still_weak and attempt < self._likeness_tries():
                 log.info(
                     "%d of %d %s images under the likeness threshold; new seeds",
                     len(still_weak),
@@ -388,6 +480,12 @@ class GpuWorker:
         for slot in slots:
             image, score = best[slot.index]
             yield slot, image, score, per_image
+
+    def _likeness_tries(self) -> int:
+        # The demo set's images carry a stamp over random pixels: no new seed can make
+        # them look like the selfie, so retries would only triple the wait. The score
+        # is still recorded.
+        return 0 if self.engine.is_tiny else self.options.likeness_tries
 
     def _likeness_ok(self, score: float | None) -> bool:
         threshold = self.options.likeness_threshold

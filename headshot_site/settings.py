@@ -311,6 +311,15 @@ HEADSHOT_STEPS = int(env("HEADSHOT_STEPS", "30"))
 # again with new seeds, up to HEADSHOT_LIKENESS_TRIES more times; 0 turns it off.
 HEADSHOT_LIKENESS_THRESHOLD = float(env("HEADSHOT_LIKENESS_THRESHOLD", "0.35"))
 HEADSHOT_LIKENESS_TRIES = int(env("HEADSHOT_LIKENESS_TRIES", "2"))
+# An SDXL fine-tune in place of the base: a diffusers folder or one .safetensors file.
+_base_checkpoint = env("HEADSHOT_BASE_CHECKPOINT")
+HEADSHOT_BASE_CHECKPOINT = Path(_base_checkpoint).expanduser() if _base_checkpoint else None
+# torch.compile the UNet, IdentityNet and upscaler (minutes at start, faster steps after).
+HEADSHOT_COMPILE = env_bool("HEADSHOT_COMPILE", default=False)
+# Where worker processes lock their ids, one file each: a local folder of the host.
+HEADSHOT_WORKER_LOCK_DIR = Path(
+    env("HEADSHOT_WORKER_LOCK_DIR", str(BASE_DIR / "var" / "run" / "gpu-workers"))
+)
 
 INVITATION_MAX_AGE_DAYS = 7
 SITE_NAME = "Headshot Studio"

@@ -187,11 +187,15 @@ def order_mark_failed(*, order: Order, code: str, message: str) -> Order:
     return order
 
 
-def order_release(*, order: Order, worker_id: str | None = None) -> Order:
+def order_release(
+    *, order: Order, worker_id: str | None = None, counts_as_attempt: bool = False
+) -> Order:
     """Hand a running order back to the queue (the worker is shutting down).
 
-    A graceful release does not count as an attempt. With worker_id, only that
-    worker's claim is released.
+    A graceful release does not count as an attempt; a worker whose device broke
+    under the order counts it (``counts_as_attempt``), so that an order that breaks
+    every device it meets ends failed after settings.GPU_MAX_ATTEMPTS instead of
+    circulating for ever. With worker_id, only that worker's claim is released.
     """
     with transaction.atomic():
         order = order_lock(order)
@@ -199,7 +203,8 @@ def order_release(*, order: Order, worker_id: str | None = None) -> Order:
             return order
         if worker_id is not None and order.worker_id != worker_id:
             return order
-        order.attempts = max(order.attempts - 1, 0)
+        if not counts_as_attempt:
+            order.attempts = max(order.attempts - 1, 0)
         order_requeue(order)
     return order
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from gpu_worker.pipeline.device import device_works, free_memory, is_out_of_memory, select_device
 from gpu_worker.pipeline.errors import FaceTooSmall, NoFaceFound, PipelineError
 from gpu_worker.pipeline.faces import Face, FaceAnalyzer, cosine_similarity
 from gpu_worker.pipeline.instantid import InstantIDGenerator, draw_keypoints, frame_keypoints
@@ -80,6 +81,9 @@ class HeadshotEngine:
         self.upscaler = upscaler
         self.device = device
         self.is_tiny = is_tiny
+        # The largest batch that fitted on this device, so that the next style starts
+        # there instead of paying for another out-of-memory error first.
+        self.batch_that_fits: int | None = None
 
     @classmethod
     def load(
@@ -90,20 +94,24 @@ class HeadshotEngine:
         device: str,
         base_checkpoint: Path | None = None,
         use_torch_compile: bool = False,
+        verify_weights: bool = False,
     ) -> HeadshotEngine:
         """Load every model once.
 
         ``base_checkpoint`` swaps in another SDXL (a diffusers folder or one .safetensors
         file); ``use_torch_compile`` compiles the UNet, IdentityNet and upscaler (the first
-        call of each pays for it).
+        call of each pays for it); ``verify_weights`` hashes every real file against its
+        pin instead of checking sizes only.
         """
         if model_set not in MODEL_SETS:
             raise ValueError(f"model_set must be one of {MODEL_SETS}, not {model_set!r}")
         with stage(f"load {model_set} model set on {device}"):
             models = (
-                ensure_tiny_set(model_dir) if model_set == "tiny" else require_real_set(model_dir)
+                ensure_tiny_set(model_dir)
+                if model_set == "tiny"
+                else require_real_set(model_dir, verify_hashes=verify_weights)
             )
-            torch_device = torch.device(device)
+            torch_device = select_device(device)
             on_gpu = torch_device.type == "cuda"
             if on_gpu:
                 torch.backends.cudnn.benchmark = True
@@ -158,7 +166,7 @@ class HeadshotEngine:
         size = self.generator.size
         keypoints = draw_keypoints(frame_keypoints(face.bbox, face.kps, size), size)
         images: list[Image.Image] = []
-        batch = len(seeds)
+        batch = min(len(seeds), self.batch_that_fits or len(seeds))
         with stage(f"generate {len(seeds)} headshots"):
             while len(images) < len(seeds):
                 chunk = seeds[len(images) : len(images) + batch]
@@ -176,8 +184,12 @@ class HeadshotEngine:
                 except torch.cuda.OutOfMemoryError:
                     if batch == 1:
                         raise
+                    pixels = None
+                if pixels is None:
+                    # Out of the handler, the failed batch's tensors are garbage.
+                    free_memory(self.generator.device)
                     batch //= 2
-                    torch.cuda.empty_cache()
+                    self.batch_that_fits = batch
                     logger.warning("CUDA out of memory; retrying in batches of %d", batch)
                     continue
                 for seed, image_pixels in zip(chunk, pixels, strict=True):
@@ -198,16 +210,53 @@ class HeadshotEngine:
     def likeness(self, *, face: Face, image: Image.Image) -> float | None:
         """Cosine similarity of the identity embeddings; None when ``image`` shows no face."""
         with stage("likeness"):
-            found = self.faces.largest_face(image)
+            found = self._after_out_of_memory_once(
+                lambda: self.faces.largest_face(image), what="likeness"
+            )
         return None if found is None else cosine_similarity(face.embedding, found.embedding)
 
     def upscale(self, image: Image.Image) -> Image.Image:
         scale = self.upscaler.scale
         with stage(f"upscale x{scale}"):
             if not self.is_tiny:
-                return self.upscaler.upscale(image)
+                return self._upscale_fitting(image)
             work = image.copy()
             work.thumbnail((TINY_UPSCALE_INPUT, TINY_UPSCALE_INPUT), Image.Resampling.LANCZOS)
-            upscaled = self.upscaler.upscale(work)
+            upscaled = self._upscale_fitting(work)
             target = (image.width * scale, image.height * scale)
             return stamp_tiny(upscaled.resize(target, Image.Resampling.LANCZOS))
+
+    def _upscale_fitting(self, image: Image.Image) -> Image.Image:
+        try:
+            return self.upscaler.upscale(image)
+        except torch.cuda.OutOfMemoryError:
+            if not self.upscaler.can_shrink_tiles():
+                raise
+        # Out of the handler, the failed tiles' tensors are garbage.
+        free_memory(self.upscaler.device)
+        self.upscaler.shrink_tiles()
+        logger.warning(
+            "CUDA out of memory in the upscale; from now on %d px tiles, %d at a time",
+            self.upscaler.tile,
+            self.upscaler.tile_batch,
+        )
+        return self._upscale_fitting(image)
+
+    def _after_out_of_memory_once(self, work: Callable[[], object], *, what: str):
+        """``work()``, tried again once after an out-of-memory error and freeing memory.
+
+        The face models run in ONNX Runtime, whose arena cannot grow while torch's
+        caching allocator holds the memory the diffusion models let go of.
+        """
+        try:
+            return work()
+        except Exception as error:
+            if not is_out_of_memory(error):
+                raise
+        free_memory(self.generator.device)
+        logger.warning("out of memory in %s; memory freed, trying once more", what)
+        return work()
+
+    def device_works(self) -> bool:
+        """Whether the device still runs kernels (False after a sticky CUDA error)."""
+        return device_works(self.generator.device)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from insightface.app import FaceAnalysis
 from PIL import Image, ImageOps
@@ -14,6 +15,10 @@ from gpu_worker.pipeline.errors import FaceTooSmall, NoFaceFound
 DETECTION_SIZE = (640, 640)
 # Below this the 112 px ArcFace crop is mostly upsampling, and the identity washes out.
 MIN_FACE_PX = 64
+# InstantID's reference resizes a selfie to this long side before face analysis. From a
+# 12-40 MP original, the 112 px ArcFace crop would otherwise be warped straight out of
+# far too many pixels without a low-pass filter, and alias into a weaker identity.
+ANALYSIS_LONG_SIDE = 1280
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,18 @@ def to_bgr(image: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(rgb[:, :, ::-1])
 
 
+def analysis_frame(bgr: np.ndarray) -> tuple[np.ndarray, float]:
+    """The frame face analysis sees, and its scale from the original: at most
+    ANALYSIS_LONG_SIDE on its long side, shrunk with an area filter (which averages
+    every source pixel, so fine texture cannot alias)."""
+    height, width = bgr.shape[:2]
+    scale = ANALYSIS_LONG_SIDE / max(height, width)
+    if scale >= 1:
+        return bgr, 1.0
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(bgr, size, interpolation=cv2.INTER_AREA), scale
+
+
 def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
 
@@ -63,13 +80,15 @@ class FaceAnalyzer:
         self.app.prepare(ctx_id=ctx_id, det_size=DETECTION_SIZE)
 
     def largest_face(self, image: Image.Image) -> Face | None:
-        detected = self.app.get(to_bgr(image))
+        frame, scale = analysis_frame(to_bgr(image))
+        detected = self.app.get(frame)
         if not detected:
             return None
         best = max(detected, key=lambda f: (f.bbox[2] - f.bbox[0]) * (f.bbox[3] - f.bbox[1]))
+        # Back in the original photo's coordinates.
         return Face(
-            bbox=tuple(float(v) for v in best.bbox),
-            kps=np.asarray(best.kps, dtype=np.float32),
+            bbox=tuple(float(v) / scale for v in best.bbox),
+            kps=np.asarray(best.kps, dtype=np.float32) / scale,
             embedding=np.asarray(best.embedding, dtype=np.float32),
             det_score=float(best.det_score),
         )

@@ -33,6 +33,8 @@ from diffusers.models.attention_processor import Attention
 from PIL import Image
 from torch import nn
 
+from gpu_worker.pipeline.device import free_memory
+
 FACE_TOKENS = 16
 FACE_EMBEDDING_DIM = 512
 RESAMPLER_HEAD_DIM = 64
@@ -413,6 +415,9 @@ class InstantIDGenerator:
         self.pipe = pipe
         self.resampler = resampler
         self.face_processors = face_processors
+        # Set once a batched decode ran out of memory: the VAE's activations at 1024 px
+        # grow with the batch far faster than the UNet's.
+        self.decode_one_at_a_time = False
         self.denoiser = IdentityDenoiser(
             pipe.unet,
             pipe.controlnet,
@@ -536,4 +541,20 @@ class InstantIDGenerator:
                 noise.to(self.device, self.pipe.unet.dtype), cond, steps=steps, guidance=guidance
             )
         with log_stage("decode"):
-            return decode_latents(self.pipe.vae, latents).cpu()
+            return self.decode(latents)
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents to images on the CPU; one at a time when a batched decode does not fit,
+        so that an out-of-memory error here never throws the denoising away."""
+        vae = self.pipe.vae
+        if self.decode_one_at_a_time and latents.shape[0] > 1:
+            return torch.cat([decode_latents(vae, one[None]).cpu() for one in latents])
+        try:
+            return decode_latents(vae, latents).cpu()
+        except torch.cuda.OutOfMemoryError:
+            if latents.shape[0] == 1:
+                raise
+        # Out of the handler, the failed decode's activations are garbage.
+        free_memory(latents.device)
+        self.decode_one_at_a_time = True
+        return self.decode(latents)

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlsplit
 
 import requests
 from requests.exceptions import ChunkedEncodingError
@@ -24,6 +25,20 @@ _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 class ChecksumMismatch(RuntimeError):
     pass
+
+
+class SourceUnreachable(RuntimeError):
+    """A download host could not be reached after every retry (no network, DNS, a proxy)."""
+
+    def __init__(self, spec: WeightFile, error: Exception) -> None:
+        host = urlsplit(spec.url).netloc
+        super().__init__(
+            f"could not reach {host} to fetch {spec.dest} ({error.__class__.__name__}). "
+            "Check this machine's network or proxy (HTTPS_PROXY) and run fetch_models again "
+            "(it resumes), or copy a fetched model folder here; HEADSHOT_MODELS=tiny runs "
+            "the offline demo set without any download."
+        )
+        self.host = host
 
 
 def sha256_of(path: Path, digest: hashlib._Hash | None = None) -> hashlib._Hash:
@@ -98,13 +113,14 @@ def fetch_file(
     out: TextIO = sys.stdout,
 ) -> Path:
     dest = root / spec.dest
-    if dest.is_file() and not verify_existing:
-        out.write(f"present   {spec.dest}\n")
-        return dest
     if dest.is_file():
-        _check(spec, sha256_of(dest).hexdigest(), None, out)
-        out.write(f"verified  {spec.dest}\n")
-        return dest
+        problem = _problem_with_present(spec, dest, verify_existing=verify_existing)
+        if problem is None:
+            out.write(f"{'verified ' if verify_existing else 'present  '} {spec.dest}\n")
+            return dest
+        # A corrupt file is fetched again from scratch: resuming would keep its bytes.
+        out.write(f"corrupt   {spec.dest}: {problem}; fetching it again\n")
+        dest.unlink()
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -114,7 +130,7 @@ def fetch_file(
             break
         except (requests.ConnectionError, requests.Timeout, ChunkedEncodingError) as error:
             if attempt == ATTEMPTS:
-                raise
+                raise SourceUnreachable(spec, error) from error
             out.write(f"retrying  {spec.dest} after {error.__class__.__name__}\n")
     try:
         _check(spec, digest.hexdigest(), server_sha, out)
@@ -124,6 +140,17 @@ def fetch_file(
     part.replace(dest)
     out.write(f"fetched   {spec.dest} ({spec.source})\n")
     return dest
+
+
+def _problem_with_present(spec: WeightFile, dest: Path, *, verify_existing: bool) -> str | None:
+    size = dest.stat().st_size
+    if spec.size is not None and size != spec.size:
+        return f"{size:,} bytes, not the pinned {spec.size:,}"
+    if verify_existing and spec.sha256:
+        actual = sha256_of(dest).hexdigest()
+        if actual != spec.sha256:
+            return f"SHA-256 {actual}, not the pinned {spec.sha256}"
+    return None
 
 
 def _check(spec: WeightFile, actual: str, server_sha: str | None, out: TextIO) -> None:

@@ -35,6 +35,7 @@ weights; the configs and tokenizers under ``sdxl-base/`` still describe its shap
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,8 +72,24 @@ ANTELOPEV2_FILES = (
 )
 
 
+# Files this small are hashed at every start whatever is asked: it costs nothing.
+ALWAYS_HASHED_BELOW = 1 << 20
+
+
 class ModelsMissing(RuntimeError):
     """The model set asked for is not (completely) on disk."""
+
+
+class ModelsCorrupt(ModelsMissing):
+    """A model file is on disk but is not the pinned one (truncated, corrupt, replaced)."""
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -124,10 +141,14 @@ def model_set(model_dir: Path, name: str) -> ModelSet:
     return ModelSet(name=name, root=Path(model_dir).expanduser() / name)
 
 
-def require_real_set(model_dir: Path) -> ModelSet:
+def require_real_set(model_dir: Path, *, verify_hashes: bool = False) -> ModelSet:
     """The real set, or a ModelsMissing error that says how to get it.
 
-    The tiny set is never a fallback: it is only used where it was asked for.
+    Every file's size is checked against its pin (a truncated download, a disk that
+    lost a block), and small files are hashed; ``verify_hashes`` hashes every file
+    (minutes for 12 GB). A file that does not match raises ModelsCorrupt naming it and
+    the command that fetches it again. The tiny set is never a fallback: it is only
+    used where it was asked for.
     """
     models = model_set(model_dir, "real")
     missing = models.missing_files()
@@ -139,4 +160,24 @@ def require_real_set(model_dir: Path) -> ModelSet:
             f"(missing {shown}{more}). Download them with `python manage.py fetch_models` "
             "(about 12 GB; resumable), or set HEADSHOT_MODELS=tiny to run the offline demo set."
         )
+    # Imported here: the manifest imports this module's file lists.
+    from gpu_worker.weights.manifest import real_set_files
+
+    for spec in real_set_files():
+        path = models.root / spec.dest
+        actual_size = path.stat().st_size
+        problem = None
+        if spec.size is not None and actual_size != spec.size:
+            problem = f"is {actual_size:,} bytes, not the pinned {spec.size:,}"
+        elif spec.sha256 and (
+            verify_hashes or spec.size is None or actual_size < ALWAYS_HASHED_BELOW
+        ):
+            actual_sha = file_sha256(path)
+            if actual_sha != spec.sha256:
+                problem = f"has SHA-256 {actual_sha}, not the pinned {spec.sha256}"
+        if problem:
+            raise ModelsCorrupt(
+                f"The model file {path} {problem}: it is truncated or corrupt. Fetch it "
+                f"again with `python manage.py fetch_models --only {spec.dest} --verify`."
+            )
     return models

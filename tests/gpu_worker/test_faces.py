@@ -58,3 +58,44 @@ def test_likeness_is_cosine_similarity_of_identity_embeddings(engine, face, astr
     assert isinstance(resized, float) and 0.9 < resized < 1.0
 
     assert engine.likeness(face=face, image=noise_photo) is None
+
+
+def _large_textured_selfie(astronaut: Image.Image, side: int) -> Image.Image:
+    """The astronaut as a high-resolution phone photo: upsampled, with a one-pixel
+    texture (sensor noise, fabric, pores) that only a pre-filter can average away."""
+    large = np.asarray(astronaut.resize((side, side), Image.Resampling.BICUBIC), dtype=np.int16)
+    rows, columns = np.indices((side, side))
+    texture = np.where((rows + columns) % 2 == 0, 40, -40)[:, :, None]
+    return Image.fromarray(np.clip(large + texture, 0, 255).astype(np.uint8))
+
+
+def test_face_analysis_sees_at_most_1280_px_on_the_long_side(engine, astronaut, monkeypatch):
+    seen: list[tuple[int, int]] = []
+    real_get = engine.faces.app.get
+
+    def get(frame, *args, **kwargs):
+        seen.append(frame.shape[:2])
+        return real_get(frame, *args, **kwargs)
+
+    monkeypatch.setattr(engine.faces.app, "get", get)
+    wide = astronaut.resize((4000, 3000))
+
+    face = engine.analyze_face(wide)
+
+    assert seen == [(960, 1280)]
+    # The face comes back in the upload's own coordinates.
+    x0, y0, x1, y1 = face.bbox
+    left, top, right, bottom = FACE_REGION
+    assert left * 4000 / 512 < (x0 + x1) / 2 < right * 4000 / 512
+    assert top * 3000 / 512 < (y0 + y1) / 2 < bottom * 3000 / 512
+
+
+def test_the_identity_of_a_large_textured_selfie_is_that_of_its_1280_px_version(engine, astronaut):
+    from gpu_worker.pipeline.faces import cosine_similarity
+
+    large = _large_textured_selfie(astronaut, 5120)
+    reference = engine.analyze_face(astronaut.resize((1280, 1280), Image.Resampling.BICUBIC))
+
+    found = engine.analyze_face(large)
+
+    assert cosine_similarity(found.embedding, reference.embedding) > 0.99

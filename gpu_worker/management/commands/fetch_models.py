@@ -46,12 +46,13 @@ class Command(BaseCommand):
             self.stdout.write(f"tiny model set ready in {root}")
             return
 
-        from gpu_worker.weights.fetch import ChecksumMismatch, fetch_real_set
-        from gpu_worker.weights.layout import require_real_set
+        from gpu_worker.weights.fetch import ChecksumMismatch, SourceUnreachable, fetch_real_set
+        from gpu_worker.weights.layout import model_set
 
         try:
             fetch_real_set(model_dir, only=only, verify_existing=verify, out=self.stdout)
-        except ChecksumMismatch as error:
+        except (ChecksumMismatch, SourceUnreachable) as error:
+            # One line, no traceback: what failed and what to do about it.
             raise CommandError(str(error)) from error
         if not only:
-            self.stdout.write(f"real model set ready in {require_real_set(model_dir).root}")
+            self.stdout.write(f"real model set ready in {model_set(model_dir, 'real').root}")

@@ -3,6 +3,10 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+# The exit status of a worker whose device broke: its supervisor (make run, systemd's
+# Restart=always) starts a new process, which gets a fresh CUDA context.
+EXIT_DEVICE_BROKEN = 3
+
 
 class Command(BaseCommand):
     help = (
@@ -21,7 +25,32 @@ class Command(BaseCommand):
         parser.add_argument(
             "--model-dir", type=Path, default=None, help="Default: HEADSHOT_MODEL_DIR."
         )
-        parser.add_argument("--worker-id", default=None, help="Default: <hostname>:<device>.")
+        parser.add_argument(
+            "--worker-id",
+            default=None,
+            help="Default: <hostname>:<device> for the device's first worker process, "
+            "<hostname>:<device>#N for the Nth. Refused while another process holds it.",
+        )
+        parser.add_argument(
+            "--base-checkpoint",
+            type=Path,
+            default=None,
+            help="An SDXL fine-tune in place of the base: a diffusers folder (sharded or "
+            "not, fp16 variant or not, safetensors or .bin) or one .safetensors file "
+            "(default: HEADSHOT_BASE_CHECKPOINT).",
+        )
+        parser.add_argument(
+            "--compile",
+            action="store_true",
+            default=None,
+            help="torch.compile the UNet, IdentityNet and upscaler (default: HEADSHOT_COMPILE).",
+        )
+        parser.add_argument(
+            "--verify-weights",
+            action="store_true",
+            help="Hash every real model file against its pinned SHA-256 before starting "
+            "(sizes are always checked).",
+        )
         parser.add_argument(
             "--max-orders", type=int, default=None, help="Stop after this many queue messages."
         )
@@ -31,29 +60,64 @@ class Command(BaseCommand):
         )
         parser.add_argument("--likeness-tries", type=int, default=settings.HEADSHOT_LIKENESS_TRIES)
 
-    def handle(self, *args, device, models, model_dir, worker_id, max_orders, **options):
+    def handle(
+        self,
+        *args,
+        device,
+        models,
+        model_dir,
+        worker_id,
+        base_checkpoint,
+        compile,
+        verify_weights,
+        max_orders,
+        **options,
+    ):
         # The worker's stack is imported here, never at module level: the web process
         # lists management commands without loading torch.
         from gpu_worker.pipeline.engine import HeadshotEngine
         from gpu_worker.weights.layout import ModelsMissing
-        from gpu_worker.worker import GpuWorker, WorkerOptions
+        from gpu_worker.worker import (
+            DeviceBroken,
+            GpuWorker,
+            WorkerIdInUse,
+            WorkerOptions,
+            claim_worker_id,
+        )
 
         model_set = models or settings.HEADSHOT_MODELS
         model_dir = model_dir or settings.HEADSHOT_MODEL_DIR
+        base_checkpoint = base_checkpoint or settings.HEADSHOT_BASE_CHECKPOINT
+        use_torch_compile = settings.HEADSHOT_COMPILE if compile is None else compile
         if device.startswith("cuda"):
             import torch
 
             if not torch.cuda.is_available():
                 raise CommandError(f"--device {device}: no CUDA device here. Use --device cpu.")
+        if base_checkpoint is not None and not base_checkpoint.exists():
+            raise CommandError(f"--base-checkpoint {base_checkpoint}: no such file or folder.")
         try:
-            engine = HeadshotEngine.load(model_dir=model_dir, model_set=model_set, device=device)
+            claim = claim_worker_id(
+                device=device, lock_dir=settings.HEADSHOT_WORKER_LOCK_DIR, worker_id=worker_id
+            )
+        except WorkerIdInUse as error:
+            raise CommandError(str(error)) from error
+        try:
+            engine = HeadshotEngine.load(
+                model_dir=model_dir,
+                model_set=model_set,
+                device=device,
+                base_checkpoint=base_checkpoint,
+                use_torch_compile=use_torch_compile,
+                verify_weights=verify_weights,
+            )
         except ModelsMissing as error:
             raise CommandError(str(error)) from error
         worker = GpuWorker(
             engine=engine,
             device=device,
             model_set=model_set,
-            worker_id=worker_id,
+            worker_id=claim.worker_id,
             options=WorkerOptions(
                 steps=options["steps"],
                 likeness_threshold=options["likeness_threshold"],
@@ -61,5 +125,12 @@ class Command(BaseCommand):
             ),
         )
         worker.install_signal_handlers()
-        handled = worker.run(max_orders=max_orders)
+        try:
+            handled = worker.run(max_orders=max_orders)
+        except DeviceBroken as error:
+            raise CommandError(
+                f"{error}; the order in hand went back to the queue", returncode=EXIT_DEVICE_BROKEN
+            ) from error
+        finally:
+            claim.release()
         self.stdout.write(f"worker stopped after {handled} queue messages")
