@@ -73,7 +73,7 @@ ANTELOPEV2_FILES = (
 
 
 # Files this small are hashed at every start whatever is asked: it costs nothing.
-ALWAYS_HASHED_BELOW = 1 << 20
+ALWAYS_HASHED_BELOW = 4 << 20
 
 
 class ModelsMissing(RuntimeError):

@@ -19,6 +19,7 @@ from tests.factories import MembershipFactory, UserFactory
 # CPU on it as they can: few denoising steps and no likeness retries (random weights
 # score random likenesses, and retries would make an order's length vary).
 FAST_WORKER_ARGS = ["--steps", "4", "--likeness-tries", "0"]
+AUTO_WORKER_ID = object()
 
 
 def worker_missing_reason() -> str | None:
@@ -51,11 +52,12 @@ def start_worker(transactional_db, tiny_model_dir, tmp_path, request):
     workers: list[WorkerProcess] = []
     default_id = "e2e-" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:60]
 
-    def start(*, worker_id: str | None = None, env=None, args=None, wait_ready=True):
+    def start(*, worker_id: str | None = None, env=None, args=None, wait_ready=True, log_name=None):
+        """``worker_id=AUTO_WORKER_ID`` lets the worker pick its device's first free slot."""
         worker = WorkerProcess(
             model_dir=tiny_model_dir,
-            log_path=tmp_path / "worker.log",
-            worker_id=worker_id or default_id,
+            log_path=tmp_path / (log_name or "worker.log"),
+            worker_id=None if worker_id is AUTO_WORKER_ID else (worker_id or default_id),
             args=[*FAST_WORKER_ARGS, *(args or [])],
             env=env,
         )
@@ -65,8 +67,7 @@ def start_worker(transactional_db, tiny_model_dir, tmp_path, request):
     yield start
     for worker in workers:
         worker.stop()
-    log = tmp_path / "worker.log"
-    if log.exists():
+    for log in sorted(tmp_path.glob("*.log")):
         # Shown by pytest with the failure report of the test, if it fails.
         print(f"--- worker log ({log}) ---\n{log.read_text(errors='replace')[-20000:]}")
 

@@ -83,7 +83,7 @@ class WorkerProcess:
         *,
         model_dir: Path,
         log_path: Path,
-        worker_id: str,
+        worker_id: str | None,
         args: list[str] | None = None,
         env: dict[str, str] | None = None,
     ):
@@ -104,6 +104,8 @@ class WorkerProcess:
             "MEDIA_ROOT": str(settings.MEDIA_ROOT),
             "HEADSHOT_MODELS": "tiny",
             "HEADSHOT_MODEL_DIR": str(self.model_dir),
+            # Worker ids are locked per host; a test's workers lock theirs in its own folder.
+            "HEADSHOT_WORKER_LOCK_DIR": str(self.log_path.parent / "worker-locks"),
             "SITE_URL": settings.SITE_URL,
             "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
             "LOG_FORMAT": "plain",
@@ -118,7 +120,9 @@ class WorkerProcess:
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         command = [sys.executable, "manage.py", "gpu_worker", "--device", "cpu"]
-        command += ["--worker-id", self.worker_id, *self.args]
+        if self.worker_id is not None:
+            command += ["--worker-id", self.worker_id]
+        command += self.args
         self.process = subprocess.Popen(
             command, cwd=REPO, env=self.environment(), stdout=self._log, stderr=subprocess.STDOUT
         )
@@ -136,7 +140,11 @@ class WorkerProcess:
         def ready() -> bool:
             if not self.alive():
                 raise AssertionError(f"the GPU worker exited early:\n{self.this_run_log()}")
-            return f"worker {self.worker_id} ready" in self.this_run_log()
+            found = re.search(r"worker (\S+) ready on", self.this_run_log())
+            if found and self.worker_id is None:
+                # The id it chose: the device's first free slot.
+                self.worker_id = found.group(1)
+            return found is not None and found.group(1) == self.worker_id
 
         wait_for(ready, timeout=timeout, what="the GPU worker to load its models")
 

@@ -172,3 +172,18 @@ def test_keypoints_are_framed_as_a_headshot_and_drawn_in_identitynets_colours(fa
         x, y = np.round(kps[point]).astype(int)
         assert tuple(drawing[y, x]) == color
     assert drawing[5, 5].tolist() == [0, 0, 0]
+
+
+def test_the_demo_tokenizers_truncation_warnings_are_quiet(engine, face, capfd, caplog):
+    long_prompt = "corporate headshot, " * 40
+    with caplog.at_level("WARNING"):
+        engine.generate(
+            face=face,
+            prompt=long_prompt,
+            negative_prompt=long_prompt,
+            seeds=[1],
+            num_inference_steps=1,
+        )
+    said = capfd.readouterr().err + "".join(record.getMessage() for record in caplog.records)
+    assert "truncated" not in said
+    assert "Token indices sequence length" not in said

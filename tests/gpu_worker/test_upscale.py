@@ -55,3 +55,14 @@ def test_tiled_result_blends_seamlessly_into_the_untiled_one(engine, astronaut):
     upsampled = torch.nn.functional.interpolate(image, scale_factor=4, mode="nearest")
     correlation = torch.corrcoef(torch.stack([whole.flatten(), upsampled.flatten()]))[0, 1]
     assert correlation > 0.9
+
+
+def test_the_upscaler_runs_in_fp16_on_a_gpu_and_fp32_on_the_cpu(engine):
+    from gpu_worker.pipeline.upscale import upscale_dtype
+
+    model = engine.upscaler.model
+    assert model.supports_half
+    # Decided without a GPU: the choice is a function of the device's type alone.
+    assert upscale_dtype(model, torch.device("cuda", 0)) == torch.float16
+    assert upscale_dtype(model, torch.device("cpu")) == torch.float32
+    assert engine.upscaler.dtype == torch.float32

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import re
@@ -17,7 +18,12 @@ pytest.importorskip("requests")
 from django.core.management import call_command  # noqa: E402
 
 from gpu_worker.weights import fetch  # noqa: E402
-from gpu_worker.weights.layout import ModelsMissing, model_set, require_real_set  # noqa: E402
+from gpu_worker.weights.layout import (  # noqa: E402
+    ModelsCorrupt,
+    ModelsMissing,
+    model_set,
+    require_real_set,
+)
 from gpu_worker.weights.manifest import WeightFile, real_set_files  # noqa: E402
 
 pytestmark = pytest.mark.gpu_stack
@@ -34,11 +40,88 @@ def test_manifest_pins_immutable_revisions_and_wellformed_checksums():
         assert spec.url.startswith("https://")
         if "huggingface.co" in spec.url:
             assert re.search(r"/resolve/[0-9a-f]{40}/", spec.url), spec.url
-        assert spec.sha256 is None or re.fullmatch(r"[0-9a-f]{64}", spec.sha256), spec.dest
-    pinned = {spec.dest for spec in real_set_files() if spec.sha256}
-    assert "instantid/ip-adapter.bin" in pinned
-    assert "realesrgan/RealESRGAN_x4plus.pth" in pinned
-    assert "insightface/models/antelopev2/scrfd_10g_bnkps.onnx" in pinned
+        assert re.fullmatch(r"[0-9a-f]{64}", spec.sha256 or ""), spec.dest
+
+
+def test_every_model_file_has_a_pinned_size_but_one_that_is_always_hashed():
+    from gpu_worker.weights.layout import ALWAYS_HASHED_BELOW
+
+    unsized = [spec.dest for spec in real_set_files() if spec.size is None]
+    # No public source gives this config's size; it is hashed at every start instead.
+    assert unsized == ["instantid/ControlNetModel/config.json"]
+    sizes = {spec.dest: spec.size for spec in real_set_files()}
+    assert sizes["sdxl-base/unet/diffusion_pytorch_model.fp16.safetensors"] == 5_135_149_760
+    assert all(size > 0 for size in sizes.values() if size is not None)
+    assert ALWAYS_HASHED_BELOW > 1_059_962  # every config and tokenizer file
+
+
+def _fake_real_set(root: Path, monkeypatch) -> list[WeightFile]:
+    """A real set on disk whose pins are those of small stand-in files."""
+    models = model_set(root, "real")
+    specs = []
+    for number, path in enumerate(models.required_files()):
+        content = f"weights {number}".encode() * (number + 1)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        dest = str(path.relative_to(models.root))
+        specs.append(
+            WeightFile(
+                dest=dest,
+                url=f"https://example.invalid/{dest}",
+                source="test",
+                sha256=hashlib.sha256(content).hexdigest(),
+                size=len(content),
+            )
+        )
+    monkeypatch.setattr("gpu_worker.weights.manifest.real_set_files", lambda: specs)
+    return specs
+
+
+def test_a_truncated_model_file_stops_the_start_naming_it_and_the_refetch(tmp_path, monkeypatch):
+    specs = _fake_real_set(tmp_path, monkeypatch)
+    require_real_set(tmp_path)
+    unet = next(
+        spec
+        for spec in specs
+        if spec.dest.endswith("unet/diffusion_pytorch_model.fp16.safetensors")
+    )
+    path = tmp_path / "real" / unet.dest
+    path.write_bytes(path.read_bytes()[:-7])
+
+    with pytest.raises(ModelsCorrupt) as error:
+        require_real_set(tmp_path)
+
+    message = str(error.value)
+    assert str(path) in message and "truncated or corrupt" in message
+    assert f"python manage.py fetch_models --only {unet.dest} --verify" in message
+
+
+def test_a_corrupt_model_file_of_the_right_size_is_caught_by_the_full_check(tmp_path, monkeypatch):
+    specs = _fake_real_set(tmp_path, monkeypatch)
+    big = next(spec for spec in specs if spec.dest.endswith("ip-adapter.bin"))
+    path = tmp_path / "real" / big.dest
+    flipped = bytearray(path.read_bytes())
+    flipped[3] ^= 0xFF
+    path.write_bytes(bytes(flipped))
+    monkeypatch.setattr("gpu_worker.weights.layout.ALWAYS_HASHED_BELOW", 0)
+
+    require_real_set(tmp_path)  # sizes only: a flipped bit passes
+    with pytest.raises(ModelsCorrupt, match="ip-adapter.bin has SHA-256"):
+        require_real_set(tmp_path, verify_hashes=True)
+
+
+def test_the_worker_command_stops_with_the_corrupt_files_name(tmp_path, monkeypatch, settings):
+    from django.core.management.base import CommandError
+
+    specs = _fake_real_set(tmp_path, monkeypatch)
+    path = tmp_path / "real" / specs[0].dest
+    path.write_bytes(b"")
+    settings.HEADSHOT_WORKER_LOCK_DIR = tmp_path / "locks"
+
+    with pytest.raises(CommandError, match="fetch_models --only"):
+        call_command(
+            "gpu_worker", "--device", "cpu", "--models", "real", "--model-dir", str(tmp_path)
+        )
 
 
 def test_missing_real_weights_name_the_fetch_command(tmp_path):
@@ -216,3 +299,45 @@ def test_fetch_models_command_builds_the_tiny_set_when_asked(tiny_model_dir, set
     call_command("fetch_models", stdout=out)
 
     assert f"tiny model set ready in {tiny_model_dir / 'tiny'}" in out.getvalue()
+
+
+def test_fetch_replaces_a_truncated_file_it_finds(server, tmp_path):
+    server.files["a.bin"] = BLOB
+    spec = dataclasses.replace(server.spec("a.bin"), size=len(BLOB))
+    dest = tmp_path / "real" / "a.bin"
+    dest.parent.mkdir(parents=True)
+    dest.write_bytes(BLOB[:100])
+    out = io.StringIO()
+
+    fetch.fetch_real_set(tmp_path, files=[spec], out=out)
+
+    assert dest.read_bytes() == BLOB
+    assert "corrupt   a.bin" in out.getvalue()
+
+
+def test_fetch_models_without_network_ends_with_one_clear_line(tmp_path, settings, monkeypatch):
+    from django.core.management.base import CommandError
+
+    settings.HEADSHOT_MODEL_DIR = tmp_path
+    settings.HEADSHOT_MODELS = "real"
+    # Nothing listens on port 9 of the loopback: as unreachable as a machine offline.
+    unreachable = WeightFile(
+        dest="realesrgan/RealESRGAN_x4plus.pth",
+        url="http://127.0.0.1:9/RealESRGAN_x4plus.pth",
+        source="test",
+        sha256="0" * 64,
+        size=10,
+    )
+    monkeypatch.setattr(fetch, "real_set_files", lambda: [unreachable])
+
+    with pytest.raises(CommandError) as error:
+        call_command("fetch_models", stdout=io.StringIO())
+
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(
+        "could not reach 127.0.0.1:9 to fetch realesrgan/RealESRGAN_x4plus.pth (ConnectionError)"
+    )
+    assert "run fetch_models again" in message and "HEADSHOT_MODELS=tiny" in message
+    # The command line shows a CommandError as its message alone, without a traceback.
+    assert error.value.__class__ is CommandError

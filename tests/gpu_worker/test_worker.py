@@ -228,6 +228,8 @@ def test_weak_likeness_is_made_again_with_new_seeds(
     from gpu_worker.worker import WorkerOptions
 
     worker.options = WorkerOptions(steps=2, likeness_threshold=0.5, likeness_tries=2)
+    # As on the real set: the tiny set never retries (see the test below).
+    monkeypatch.setattr(engine, "is_tiny", False)
     scores = iter([0.1, 0.9, 0.3, 0.6])
     monkeypatch.setattr(engine, "likeness", lambda **kwargs: next(scores))
     order = _place(
@@ -272,3 +274,116 @@ def test_every_worker_line_about_an_order_carries_its_id(
     # The engine's own stage timings are among them.
     assert any(record.getMessage().startswith("generate 1 headshots") for record in lines)
     assert {getattr(record, "order_id", None) for record in lines} == {order.pk}
+
+
+def test_the_demo_set_never_retries_for_likeness_but_records_the_score(
+    worker, engine, workspace, user, astronaut, django_capture_on_commit_callbacks, monkeypatch
+):
+    from gpu_worker.worker import WorkerOptions
+
+    worker.options = WorkerOptions(steps=2, likeness_threshold=0.5, likeness_tries=2)
+    generated: list[int] = []
+    real_generate = engine.generate
+
+    def generate(**kwargs):
+        generated.append(len(kwargs["seeds"]))
+        return real_generate(**kwargs)
+
+    monkeypatch.setattr(engine, "generate", generate)
+    monkeypatch.setattr(engine, "likeness", lambda **kwargs: 0.1)
+    order = _place(
+        workspace,
+        user,
+        astronaut,
+        styles=1,
+        per_style=2,
+        captured=django_capture_on_commit_callbacks,
+    )
+
+    worker.process_order(order.pk)
+
+    assert generated == [2]
+    assert list(order.headshots.values_list("likeness", flat=True)) == [0.1, 0.1]
+
+
+def test_a_broken_device_hands_the_order_back_unfailed_and_stops_the_worker(
+    worker, engine, workspace, user, astronaut, django_capture_on_commit_callbacks, monkeypatch
+):
+    from gpu_worker.worker import DeviceBroken
+
+    order = _place(workspace, user, astronaut, captured=django_capture_on_commit_callbacks)
+    generated: list[int] = []
+
+    def illegal_memory_access(**kwargs):
+        generated.append(1)
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    monkeypatch.setattr(engine, "generate", illegal_memory_access)
+    monkeypatch.setattr(engine, "device_works", lambda: False)
+
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(DeviceBroken):
+        worker.run()
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.QUEUED, order.error_code
+    assert order.error_code == ""
+    # Counted as an attempt: an order that breaks every device ends failed, not looping.
+    assert order.attempts == 1
+    assert generated == [1]
+    assert quota_status(workspace=workspace).used == 4
+    # Back in the queue for the next (restarted) worker.
+    assert sum(get_broker(name).queue_size() for name in gpu_queue_names()) >= 1
+    assert WorkerStatus.objects.get(worker_id=worker.worker_id).stopped_at is not None
+
+
+def test_an_error_on_a_working_device_fails_only_that_order(
+    worker, engine, workspace, user, astronaut, django_capture_on_commit_callbacks, monkeypatch
+):
+    order = _place(workspace, user, astronaut, captured=django_capture_on_commit_callbacks)
+    checked: list[bool] = []
+
+    def device_works():
+        checked.append(True)
+        return True
+
+    def broken_prompt(**kwargs):
+        raise ValueError("a bug in one order's inputs")
+
+    monkeypatch.setattr(engine, "generate", broken_prompt)
+    monkeypatch.setattr(engine, "device_works", device_works)
+
+    worker.process_order(order.pk)
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.FAILED and order.error_code == "generation_failed"
+    assert checked == [True]
+
+
+def test_the_device_check_runs_a_kernel_and_reports_a_sticky_error(monkeypatch):
+    import torch
+
+    from gpu_worker.pipeline import device as device_module
+
+    assert device_module.device_works(torch.device("cpu"))
+
+    def sticky(*args, **kwargs):
+        raise torch.AcceleratorError("CUDA error: an illegal memory access was encountered")
+
+    monkeypatch.setattr(device_module.torch, "arange", sticky)
+    assert not device_module.device_works(torch.device("cpu"))
+
+
+def test_worker_ids_are_slots_held_by_a_lock(tmp_path):
+    from gpu_worker.worker import WorkerIdInUse, claim_worker_id, default_worker_id
+
+    first = claim_worker_id(device="cuda:0", lock_dir=tmp_path)
+    second = claim_worker_id(device="cuda:0", lock_dir=tmp_path)
+    assert first.worker_id == default_worker_id("cuda:0")
+    assert second.worker_id == default_worker_id("cuda:0") + "#2"
+    with pytest.raises(WorkerIdInUse, match="--worker-id"):
+        claim_worker_id(device="cuda:0", lock_dir=tmp_path, worker_id=first.worker_id)
+
+    # A process that dies drops its lock: its restart gets the same id back, and with
+    # it hands back what its previous incarnation held.
+    first.release()
+    assert claim_worker_id(device="cuda:0", lock_dir=tmp_path).worker_id == first.worker_id
