@@ -161,19 +161,33 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Media is private: uploaded selfies and headshots are never served under a public
 # MEDIA_URL; views stream them after an access check.
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
-AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME")
-if AWS_STORAGE_BUCKET_NAME:
-    _default_storage = {
+
+
+def s3_storage(bucket_name: str, *, region_name: str | None, endpoint_url: str | None) -> dict:
+    """The S3 backend: private objects, never overwritten. Views stream them after the
+    access check, so no object URL ever reaches a browser. Credentials come from boto3's
+    usual chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, an instance role).
+    The S3 tests build their storage here too, against a moto server on loopback."""
+    return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "bucket_name": bucket_name,
             "default_acl": "private",
             "querystring_auth": True,
             "file_overwrite": False,
-            "region_name": env("AWS_S3_REGION_NAME"),
-            "endpoint_url": env("AWS_S3_ENDPOINT_URL"),
+            "region_name": region_name,
+            "endpoint_url": endpoint_url,
         },
     }
+
+
+AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME")
+if AWS_STORAGE_BUCKET_NAME:
+    _default_storage = s3_storage(
+        AWS_STORAGE_BUCKET_NAME,
+        region_name=env("AWS_S3_REGION_NAME"),
+        endpoint_url=env("AWS_S3_ENDPOINT_URL"),
+    )
 else:
     _default_storage = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",

@@ -33,13 +33,21 @@ from .photos import (
     photo_read_image,
     photo_store_face_data,
     photo_upload,
+    photos_purge,
 )
-from .purge import PurgeResult, headshots_purge_expired, photos_purge_expired, purge_run
+from .purge import (
+    PURGE_BATCH_SIZE,
+    PurgeResult,
+    headshots_purge_expired,
+    photos_purge_expired,
+    purge_run,
+)
 from .styles import workspace_styles_set
 
 __all__ = [
     "MAX_PER_STYLE",
     "PHOTO_LIFETIME",
+    "PURGE_BATCH_SIZE",
     "ErrorCode",
     "PhotoUnavailable",
     "PurgeResult",
@@ -62,6 +70,7 @@ __all__ = [
     "photo_read_image",
     "photo_store_face_data",
     "photo_upload",
+    "photos_purge",
     "photos_purge_expired",
     "purge_run",
     "worker_heartbeat",

@@ -2,6 +2,8 @@
 
 import logging
 import uuid
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
@@ -9,12 +11,15 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from accounts.models import User, Workspace
 
 from .. import crypto, images
 from ..models import SourcePhoto
+from ..storage import storage_delete_many
 
 logger = logging.getLogger(__name__)
 
@@ -105,34 +110,64 @@ def photo_read_face_data(*, photo: SourcePhoto) -> bytes | None:
         ) from None
 
 
-def photo_purge(*, photo_id: int) -> bool:
-    """Delete a photo's stored object, face data and row. False if storage refused.
+@dataclass
+class PurgeOutcome:
+    """What one bulk purge call did: rows deleted, and the ids kept with why."""
 
-    On a storage failure the row stays (with why), so the next purge run tries again
-    and nothing is recorded as deleted that was not.
+    deleted: int = 0
+    failed: dict[int, str] = field(default_factory=dict)
+
+
+def photos_purge(*, photo_ids: Collection[int], skip_locked: bool = False) -> PurgeOutcome:
+    """Delete photos' stored objects, face data and rows, in one transaction: one
+    storage call per thousand objects on S3, one DELETE for the rows.
+
+    A photo whose stored object could not be deleted keeps its row (with why, and a
+    purge time no later than now), so the next purge run tries again and nothing is
+    recorded as deleted that was not; its face data goes now regardless, as it lives
+    only in our database. With skip_locked, a photo another transaction holds is left
+    to the next run instead of waited for; one already gone is neither deleted nor failed.
     """
+    now = timezone.now()
     with transaction.atomic():
-        photo = SourcePhoto.all_workspaces_unscoped.select_for_update().filter(pk=photo_id).first()
-        if photo is None:
-            return True
-        try:
-            default_storage.delete(photo.storage_name)
-        # Any backend error (OS, S3, network) means the same thing here: try next run.
-        except Exception as error:
-            # Face data lives only in our database, so it goes now regardless.
-            photo.face_data = None
-            photo.purge_attempts += 1
-            photo.last_purge_error = f"{type(error).__name__}: {error}"[:2000]
-            photo.purge_at = min(photo.purge_at, timezone.now())
-            photo.save(
-                update_fields=["face_data", "purge_attempts", "last_purge_error", "purge_at"]
+        names = dict(
+            SourcePhoto.all_workspaces_unscoped.select_for_update(skip_locked=skip_locked)
+            .filter(pk__in=list(photo_ids))
+            .values_list("pk", "storage_name")
+        )
+        refused = storage_delete_many(names.values())
+        outcome = PurgeOutcome(
+            failed={pk: refused[name] for pk, name in names.items() if name in refused}
+        )
+        gone = [pk for pk in names if pk not in outcome.failed]
+        if gone:
+            # only("pk"): the delete collector loads each row, and face data is not small.
+            SourcePhoto.all_workspaces_unscoped.filter(pk__in=gone).only("pk").delete()
+            outcome.deleted = len(gone)
+        for error, ids in ids_by_error(outcome.failed).items():
+            SourcePhoto.all_workspaces_unscoped.filter(pk__in=ids).update(
+                face_data=None,
+                purge_attempts=F("purge_attempts") + 1,
+                last_purge_error=error[:2000],
+                purge_at=Least("purge_at", Value(now)),
             )
-            logger.warning(
-                "Photo %s: storage delete failed, kept for the next run: %s", photo.pk, error
-            )
-            return False
-        photo.delete()
-    return True
+    if outcome.failed:
+        first_id, first_error = next(iter(outcome.failed.items()))
+        logger.warning(
+            "%s photos: storage delete failed, kept for the next run (photo %s: %s)",
+            len(outcome.failed),
+            first_id,
+            first_error,
+        )
+    return outcome
+
+
+def ids_by_error(failed: dict[int, str]) -> dict[str, list[int]]:
+    # An outage fails a whole batch with one message: one UPDATE for all of them.
+    groups: dict[str, list[int]] = {}
+    for pk, error in failed.items():
+        groups.setdefault(error, []).append(pk)
+    return groups
 
 
 def photo_delete(*, photo: SourcePhoto) -> bool:
@@ -141,4 +176,4 @@ def photo_delete(*, photo: SourcePhoto) -> bool:
     Returns False when the stored object could not be deleted yet: the photo is then
     hidden from its owner and the hourly purge finishes the job.
     """
-    return photo_purge(photo_id=photo.pk)
+    return not photos_purge(photo_ids=[photo.pk]).failed

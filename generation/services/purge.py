@@ -4,17 +4,21 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Workspace
 from billing.plans import entitlements
 
 from ..models import Headshot, PurgeRun, SourcePhoto
-from .photos import photo_purge
+from ..storage import S3_DELETE_BATCH, storage_delete_many
+from .photos import PurgeOutcome, ids_by_error, photos_purge
 
 logger = logging.getLogger(__name__)
+
+# One S3 DeleteObjects request's worth of objects per transaction.
+PURGE_BATCH_SIZE = S3_DELETE_BATCH
 
 
 @dataclass
@@ -25,30 +29,44 @@ class PurgeResult:
     failed_ids: list[int] = field(default_factory=list)
 
 
-def _headshot_purge(*, headshot_id: int) -> bool:
+def _headshots_purge(*, headshot_ids: list[int]) -> PurgeOutcome:
+    """The headshot counterpart of photos_purge: files and thumbnails in bulk, rows in
+    one DELETE; a headshot with either object left keeps its row, with why."""
     with transaction.atomic():
-        headshot = (
-            Headshot.all_workspaces_unscoped.select_for_update().filter(pk=headshot_id).first()
+        rows = list(
+            Headshot.all_workspaces_unscoped.select_for_update(skip_locked=True)
+            .filter(pk__in=headshot_ids)
+            .values_list("pk", "file", "thumbnail")
         )
-        if headshot is None:
-            return True
-        try:
-            for name in (headshot.file.name, headshot.thumbnail.name):
-                if name:
-                    default_storage.delete(name)
-        except Exception as error:
-            headshot.purge_attempts += 1
-            headshot.last_purge_error = f"{type(error).__name__}: {error}"[:2000]
-            headshot.save(update_fields=["purge_attempts", "last_purge_error"])
-            logger.warning(
-                "Headshot %s: storage delete failed, kept for the next run: %s", headshot.pk, error
+        refused = storage_delete_many(name for _, *names in rows for name in names)
+        outcome = PurgeOutcome()
+        for pk, *names in rows:
+            errors = [refused[name] for name in names if name in refused]
+            if errors:
+                outcome.failed[pk] = errors[0]
+        gone = [pk for pk, *_ in rows if pk not in outcome.failed]
+        if gone:
+            Headshot.all_workspaces_unscoped.filter(pk__in=gone).delete()
+            outcome.deleted = len(gone)
+        for error, ids in ids_by_error(outcome.failed).items():
+            Headshot.all_workspaces_unscoped.filter(pk__in=ids).update(
+                purge_attempts=F("purge_attempts") + 1, last_purge_error=error[:2000]
             )
-            return False
-        headshot.delete()
-    return True
+    if outcome.failed:
+        first_id, first_error = next(iter(outcome.failed.items()))
+        logger.warning(
+            "%s headshots: storage delete failed, kept for the next run (headshot %s: %s)",
+            len(outcome.failed),
+            first_id,
+            first_error,
+        )
+    return outcome
 
 
-def _purge_in_batches(queryset, purge_one, *, batch_size: int, dry_run: bool) -> PurgeResult:
+def _purge_in_batches(queryset, purge_batch, *, batch_size: int, dry_run: bool) -> PurgeResult:
+    """Walk the matching rows by primary key, batch_size at a time (1,000 fills one
+    S3 DeleteObjects call); each batch is one transaction that skips rows another
+    transaction holds (an owner's delete, a second purge run): the next run gets them."""
     result = PurgeResult()
     last_pk = 0
     while True:
@@ -61,26 +79,27 @@ def _purge_in_batches(queryset, purge_one, *, batch_size: int, dry_run: bool) ->
         result.matched += len(batch)
         if dry_run:
             continue
-        for pk in batch:
-            if purge_one(pk):
-                result.deleted += 1
-            else:
-                result.failed += 1
-                result.failed_ids.append(pk)
+        outcome = purge_batch(batch)
+        result.deleted += outcome.deleted
+        result.failed += len(outcome.failed)
+        result.failed_ids.extend(outcome.failed)
 
 
 def photos_purge_expired(
-    *, now: datetime | None = None, batch_size: int = 200, dry_run: bool = False
+    *, now: datetime | None = None, batch_size: int = PURGE_BATCH_SIZE, dry_run: bool = False
 ) -> PurgeResult:
     """Delete every selfie past its purge time: stored object, face data and row."""
     expired = SourcePhoto.all_workspaces_unscoped.filter(purge_at__lte=now or timezone.now())
     return _purge_in_batches(
-        expired, lambda pk: photo_purge(photo_id=pk), batch_size=batch_size, dry_run=dry_run
+        expired,
+        lambda ids: photos_purge(photo_ids=ids, skip_locked=True),
+        batch_size=batch_size,
+        dry_run=dry_run,
     )
 
 
 def headshots_purge_expired(
-    *, now: datetime | None = None, batch_size: int = 200, dry_run: bool = False
+    *, now: datetime | None = None, batch_size: int = PURGE_BATCH_SIZE, dry_run: bool = False
 ) -> PurgeResult:
     """Delete headshots kept longer than their workspace's plan allows
     (entitlements(workspace).retention_days, counted from the order's completion)."""
@@ -97,7 +116,7 @@ def headshots_purge_expired(
         expired = Headshot.objects.for_workspace(workspace).filter(order__finished_at__lt=cutoff)
         result = _purge_in_batches(
             expired,
-            lambda pk: _headshot_purge(headshot_id=pk),
+            lambda ids: _headshots_purge(headshot_ids=ids),
             batch_size=batch_size,
             dry_run=dry_run,
         )
@@ -121,7 +140,7 @@ def _purge_failures(model, kind: str, ids: list[int]) -> list[dict]:
     return [{"kind": kind, "id": pk, "error": errors.get(pk, "")} for pk in kept]
 
 
-def purge_run(*, batch_size: int = 200) -> PurgeRun:
+def purge_run(*, batch_size: int = PURGE_BATCH_SIZE) -> PurgeRun:
     """Purge expired selfies, then expired headshots, and log the run (PurgeRun).
 
     The log row is written before any deletion and completed after, so a run that

@@ -1,10 +1,14 @@
 import ast
+import threading
+import time
 from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.core.management import call_command
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_q.models import Schedule
@@ -12,6 +16,7 @@ from django_q.models import Schedule
 from generation import services
 from generation.apps import SCHEDULES
 from generation.models import Headshot, Order, SourcePhoto
+from tests.factories import MembershipFactory
 
 from . import imagefiles
 from .worker import deliver
@@ -123,6 +128,56 @@ def test_batches_cover_everything(workspace, user):
 
     assert "photos: 5 deleted" in _purge("--batch-size", "2")
     assert not _photos(workspace).exists()
+
+
+def _queries_to_purge(workspace, user, count: int) -> int:
+    for _ in range(count):
+        _expire(_upload(workspace, user))
+    with CaptureQueriesContext(connection) as queries:
+        result = services.photos_purge_expired()
+    assert result.deleted == count
+    return len(queries)
+
+
+def test_a_batch_costs_the_same_queries_for_5_photos_or_25(workspace, user):
+    assert _queries_to_purge(workspace, user, 5) == _queries_to_purge(workspace, user, 25)
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="row locks: run with DATABASE_URL=postgres://..."
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_photo_another_transaction_holds_is_left_for_the_next_run():
+    membership = MembershipFactory()
+    held, free = (_upload(membership.workspace, membership.user) for _ in range(2))
+    _expire(held)
+    _expire(free)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold():
+        with transaction.atomic():
+            SourcePhoto.all_workspaces_unscoped.select_for_update().get(pk=held.pk)
+            locked.set()
+            release.wait(30)
+        connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        started = time.monotonic()
+        output = _purge()
+        waited = time.monotonic() - started
+    finally:
+        release.set()
+        holder.join()
+
+    assert "photos: 1 deleted, 0 failed" in output and waited < 10
+    assert list(_photos(membership.workspace)) == [held]
+    assert default_storage.exists(held.storage_name)
+    assert not default_storage.exists(free.storage_name)
+    assert "photos: 1 deleted, 0 failed" in _purge()
+    assert not _photos(membership.workspace).exists()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="Count what would go; delete nothing."
         )
-        parser.add_argument("--batch-size", type=int, default=200)
+        parser.add_argument("--batch-size", type=int, default=services.PURGE_BATCH_SIZE)
 
     def handle(self, *args, dry_run: bool, batch_size: int, **options):
         if dry_run:
