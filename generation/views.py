@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
@@ -227,12 +227,16 @@ def photo_delete(request, membership, photo_id: int):
 
 def _order_input(request):
     """The order's fields, from a JSON body (the studio's script) or a form post."""
-    if request.content_type != "application/json":
-        return request.POST
     try:
+        if request.content_type != "application/json":
+            return request.POST
         return json_loads(request.body or b"{}")
     except MalformedJSON as error:
         raise ValidationError(str(error), code="parse_error") from None
+    except RequestDataTooBig:
+        raise ValidationError(
+            "The request is far larger than an order can be.", code="request_too_large"
+        ) from None
 
 
 @workspace_view("POST")
