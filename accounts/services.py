@@ -1,6 +1,7 @@
 """The one write path for users, workspaces, memberships and invitations."""
 
 import secrets
+import unicodedata
 
 from allauth.account.models import EmailAddress
 from allauth.core import context as allauth_context
@@ -17,6 +18,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from billing.models import PlanCode
+from billing.plans import entitlements
+
 from .models import Invitation, Membership, Role, User, Workspace
 
 INVITATION_SALT = "accounts.invitation"
@@ -31,6 +35,18 @@ def _clean_email(email: str) -> str:
     return email
 
 
+# Joiners shape emoji sequences and some scripts; every other format character
+# (bidirectional overrides, zero-width spaces) only hides what a name says.
+_JOINERS = {"\u200c", "\u200d"}
+
+
+def _is_control(char: str) -> bool:
+    category = unicodedata.category(char)
+    if category == "Cf":
+        return char not in _JOINERS
+    return category in {"Cc", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
 def _unique_slug(name: str) -> str:
     base = slugify(name)[:40].strip("-") or "workspace"
     return f"{base}-{secrets.token_hex(3)}"
@@ -42,12 +58,40 @@ def workspace_create(*, owner: User, name: str, kind: str = Workspace.Kind.TEAM)
         raise ValidationError("Give the workspace a name.", code="name_required")
     if len(name) > 100:
         raise ValidationError("Workspace names are at most 100 characters.", code="name_too_long")
+    # The name goes into email subjects and page titles: a line break there is a header
+    # injection, and other control or format characters only hide what the name says.
+    if any(_is_control(char) for char in name):
+        raise ValidationError(
+            "Workspace names can hold letters, digits, spaces and punctuation, but no line "
+            "breaks, tabs or other control characters.",
+            code="name_invalid_characters",
+        )
     with transaction.atomic():
+        if kind == Workspace.Kind.TEAM:
+            _check_free_team_limit(owner)
         workspace = Workspace.objects.create(
             name=name, slug=_unique_slug(name), kind=kind, created_by=owner
         )
         Membership.objects.create(workspace=workspace, user=owner, role=Role.OWNER)
     return workspace
+
+
+def _check_free_team_limit(owner: User) -> None:
+    # The owner's row lock serialises one person's parallel creations, so two requests
+    # cannot both see room for the last one.
+    User.objects.select_for_update().filter(pk=owner.pk).first()
+    owned_teams = Workspace.objects.filter(
+        kind=Workspace.Kind.TEAM, memberships__user=owner, memberships__role=Role.OWNER
+    )
+    free = [team for team in owned_teams if entitlements(team).plan == PlanCode.FREE]
+    limit = settings.FREE_TEAM_WORKSPACES_PER_PERSON
+    if len(free) >= limit:
+        raise ValidationError(
+            f"You already own {len(free)} team workspace{'s' if len(free) != 1 else ''} on the "
+            f"free plan, the most one person can have ({limit}). Upgrade one of them to a paid "
+            "plan to create another.",
+            code="free_workspace_limit",
+        )
 
 
 def workspace_create_personal(*, user: User) -> Workspace:

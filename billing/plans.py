@@ -1,7 +1,8 @@
 """Plans and what each one entitles a workspace to.
 
 `entitlements(workspace)` is the single answer to "what may this workspace do": the
-monthly quota, the styles, the resolution, the queue priority and the retention.
+monthly quota (and whether it is the workspace's or each person's), the styles, the
+resolution, the queue priority and the retention.
 Generation, the portal and the API all ask it.
 
 Plans live here; their prices live in Stripe, and settings name the Stripe price of
@@ -32,6 +33,10 @@ class Entitlements:
     retention_days: int
     # Paid seats: the team quota is per seat; every other plan has one.
     seats: int = 1
+    # True: monthly_quota is each person's, shared by every such workspace they order in
+    # (the free plan, so that new workspaces never mint new free headshots). False: it
+    # is the workspace's own.
+    quota_per_person: bool = False
 
     def allows_style_tier(self, tier: str) -> bool:
         return tier in self.style_tiers
@@ -45,6 +50,7 @@ class Entitlements:
             "queue_priority": self.queue_priority,
             "retention_days": self.retention_days,
             "seats": self.seats,
+            "quota_per_person": self.quota_per_person,
         }
 
 
@@ -55,6 +61,7 @@ FREE = Entitlements(
     resolution=1024,
     queue_priority=1,
     retention_days=7,
+    quota_per_person=True,
 )
 
 _PAID = Entitlements(

@@ -45,7 +45,7 @@ def workspace_billing(request, workspace_slug: str):
         "can_manage": membership.has_role(Role.ADMIN),
         "subscription": subscription_current(workspace),
         "rights": entitlements(workspace),
-        "usage": quota_status(workspace=workspace) if quota_status else None,
+        "usage": quota_status(workspace=workspace, user=request.user) if quota_status else None,
         "has_customer": BillingAccount.objects.for_workspace(workspace)
         .filter(stripe_customer_id__isnull=False)
         .exists(),

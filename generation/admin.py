@@ -24,10 +24,19 @@ from django.utils.timesince import timesince
 
 from accounts.admin import ReadOnlyAdmin, WorkspaceAdmin
 from accounts.models import Workspace
-from billing.plans import PLANS, subscription_current
+from billing.plans import PLANS, entitlements, subscription_current
 
 from . import operations, selectors, services
-from .models import Headshot, Order, PurgeRun, QuotaUsage, SourcePhoto, Style, WorkerStatus
+from .models import (
+    FreeAllowanceUsage,
+    Headshot,
+    Order,
+    PurgeRun,
+    QuotaUsage,
+    SourcePhoto,
+    Style,
+    WorkerStatus,
+)
 
 OPERATE_ORDER_PERMISSION = "generation.operate_order"
 # The intermediate "give back quota" form lists every order it applies to; a goodwill
@@ -398,6 +407,15 @@ class QuotaUsageAdmin(ReadOnlyAdmin):
     date_hierarchy = "period"
 
 
+@admin.register(FreeAllowanceUsage)
+class FreeAllowanceUsageAdmin(ReadOnlyAdmin):
+    list_display = ["user", "period", "used"]
+    list_filter = ["period"]
+    list_select_related = ["user"]
+    search_fields = ["user__email"]
+    date_hierarchy = "period"
+
+
 # --- Workspaces: accounts' admin, plus plan, usage and the Stripe customer ------------
 
 
@@ -448,6 +466,12 @@ class WorkspaceOpsAdmin(WorkspaceAdmin):
         if workspace.pk is None:
             return "—"
         status = selectors.quota_status(workspace=workspace)
+        if entitlements(workspace).quota_per_person:
+            return (
+                f"{status.used} ordered here; on the free plan each person has {status.quota} "
+                f"a month across all their free workspaces; resets on "
+                f"{status.resets_on:%Y-%m-%d}"
+            )
         return (
             f"{status.used} of {status.quota} used, {status.remaining} left; "
             f"resets on {status.resets_on:%Y-%m-%d}"

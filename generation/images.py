@@ -89,24 +89,30 @@ def clean_selfie(data: bytes) -> CleanImage:
             f"{MIN_SHORT_SIDE} px for a sharp headshot. Send the original photo, not a thumbnail.",
             "too_small",
         )
+    # Memory: a 40 MP upload is 120 MB as one RGB copy, so every step below works on
+    # the one decoded image in place (bench/upload_memory.py measures it; a test holds it).
     try:
         image.load()
-        upright = ImageOps.exif_transpose(image)
+        ImageOps.exif_transpose(image, in_place=True)
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
         raise _refuse(
             "This image is truncated or damaged, so it cannot be read in full. "
             "Upload it again, or export a fresh copy.",
             "truncated_image",
         ) from None
-    rgb = _to_srgb(upright, image.info.get("icc_profile"))
-    # A fresh image built from bare pixels carries no info dict, hence no metadata.
-    bare = Image.frombytes("RGB", rgb.size, rgb.tobytes())
+    rgb = _to_srgb(image, image.info.get("icc_profile"))
+    # Only the pixels go on: with no info dict and no exif given, the encoder writes no
+    # EXIF, GPS, XMP, ICC profile or comment.
+    rgb.info = {}
     out = io.BytesIO()
-    bare.save(out, format="JPEG", quality=STORED_JPEG_QUALITY, optimize=True)
-    return CleanImage(jpeg=out.getvalue(), width=bare.width, height=bare.height)
+    # No optimize=True: Huffman optimisation makes libjpeg buffer the whole image's
+    # coefficients (and Pillow a 4-bytes-a-pixel output buffer) for ~5% smaller files.
+    rgb.save(out, format="JPEG", quality=STORED_JPEG_QUALITY, exif=b"")
+    return CleanImage(jpeg=out.getvalue(), width=rgb.width, height=rgb.height)
 
 
 def _to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
+    """The image in sRGB; an RGB image is converted in place rather than copied."""
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         # Transparent areas become white, not black, like paper behind a print.
         rgba = image.convert("RGBA")
@@ -115,10 +121,13 @@ def _to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
     if icc_profile and image.mode in ("RGB", "CMYK", "L"):
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
+            if image.mode == "RGB":
+                ImageCms.profileToProfile(image, source, _SRGB, outputMode="RGB", inPlace=True)
+                return image
             return ImageCms.profileToProfile(image, source, _SRGB, outputMode="RGB")
         except (ImageCms.PyCMSError, OSError, ValueError):
             pass  # A broken profile is metadata we drop anyway; the pixels still serve.
-    return image.convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def preview_jpeg(jpeg: bytes, *, side: int = THUMBNAIL_SIDE) -> bytes:

@@ -112,7 +112,9 @@ class QuotaUsage(WorkspaceOwnedModel):
     """Headshots reserved by a workspace in one calendar month (UTC).
 
     order_create locks this row with select_for_update, so parallel orders for the
-    last units are serialised by the database.
+    last units are serialised by the database. Every order counts here; on the free
+    plan the limit is the person's FreeAllowanceUsage, and this row is the workspace's
+    record of what was ordered in it.
     """
 
     period = models.DateField(help_text="First day of the month.")
@@ -128,6 +130,29 @@ class QuotaUsage(WorkspaceOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.workspace_id} {self.period:%Y-%m}: {self.used}"
+
+
+class FreeAllowanceUsage(models.Model):
+    """Headshots one person took from their free allowance in one calendar month (UTC).
+
+    The free plan's quota belongs to the person, shared by every free workspace they
+    order in, so a new workspace never brings new free headshots. Locked with
+    select_for_update before the workspace's QuotaUsage row, always in that order.
+    Not workspace-owned: it is the person's, whichever workspace the orders were in.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    period = models.DateField(help_text="First day of the month.")
+    used = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "period"], name="free_allowance_one_per_month")
+        ]
+        ordering = ["-period"]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.period:%Y-%m}: {self.used}"
 
 
 class Order(WorkspaceOwnedModel):
@@ -161,6 +186,16 @@ class Order(WorkspaceOwnedModel):
     resolution = models.PositiveIntegerField()
     queue_name = models.CharField(max_length=60)
     quota_period = models.DateField()
+    # The person whose free allowance this order drew on (the workspace was on the free
+    # plan when it was placed); empty when the workspace's plan quota covered it.
+    # Refunds, retries and credits go back to the same allowance.
+    free_allowance_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     quota_refunded = models.PositiveIntegerField(default=0)
     # Delivered headshots staff gave back to the workspace's quota as a goodwill
     # credit; kept apart from quota_refunded, which is only ever the undelivered part.

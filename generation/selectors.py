@@ -21,7 +21,15 @@ from accounts.models import Membership, Role, Workspace
 from billing.models import PlanCode
 from billing.plans import entitlements
 
-from .models import Headshot, Order, QuotaUsage, SourcePhoto, Style, WorkspaceAllowedStyle
+from .models import (
+    FreeAllowanceUsage,
+    Headshot,
+    Order,
+    QuotaUsage,
+    SourcePhoto,
+    Style,
+    WorkspaceAllowedStyle,
+)
 
 
 def quota_period(moment=None) -> date:
@@ -40,21 +48,34 @@ class QuotaStatus:
     quota: int
     used: int
     resets_on: date
+    # True: `used` and `quota` are one person's free allowance, shared by every free
+    # workspace they order in; False: the workspace's own plan quota (or, without a
+    # person, what was ordered in the workspace).
+    per_person: bool
 
     @property
     def remaining(self) -> int:
         return max(self.quota - self.used, 0)
 
 
-def quota_status(*, workspace: Workspace) -> QuotaStatus:
+def quota_status(*, workspace: Workspace, user=None) -> QuotaStatus:
+    """This month's quota as `user` may use it in `workspace`.
+
+    On the free plan that is the user's own free allowance; without a user (the admin),
+    it is what was ordered in the workspace against the plan's quota."""
     period = quota_period()
-    usage = QuotaUsage.objects.for_workspace(workspace).filter(period=period).first()
     rights = entitlements(workspace)
+    per_person = rights.quota_per_person and user is not None
+    if per_person:
+        usage = FreeAllowanceUsage.objects.filter(user=user, period=period).first()
+    else:
+        usage = QuotaUsage.objects.for_workspace(workspace).filter(period=period).first()
     return QuotaStatus(
         plan=rights.plan,
         quota=rights.monthly_quota,
         used=usage.used if usage else 0,
         resets_on=next_quota_period(period),
+        per_person=per_person,
     )
 
 

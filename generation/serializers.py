@@ -103,12 +103,44 @@ class OrderSerializer(serializers.ModelSerializer):
         return {"code": order.error_code, "message": order.error_message, "hint": order.error_hint}
 
 
+class BoundedListField(serializers.ListField):
+    """A ListField that refuses an overlong list before validating any item of it.
+
+    DRF checks `max_length` only after running every child's validation, so a list of
+    250,000 items would be validated item by item first."""
+
+    def to_internal_value(self, data):
+        if self.max_length is not None and isinstance(data, list | tuple):
+            if len(data) > self.max_length:
+                self.fail("max_length", max_length=self.max_length)
+        return super().to_internal_value(data)
+
+
 class OrderCreateSerializer(serializers.Serializer):
+    """The order input of both the API and the portal's studio."""
+
     photo = serializers.IntegerField(help_text="Id of an uploaded selfie.")
-    styles = serializers.ListField(
+    styles = BoundedListField(
         child=serializers.SlugField(), min_length=1, max_length=50, help_text="Style slugs."
     )
     per_style = serializers.IntegerField(min_value=1, max_value=MAX_PER_STYLE, default=1)
+
+    # The portal answers with one code per field rather than the API's `fields` map.
+    PORTAL_ERRORS = {
+        "photo": ("photo_required", "Upload or choose a selfie first."),
+        "styles": ("invalid_styles", "Pick between 1 and 50 styles from the catalog."),
+        "per_style": (
+            "invalid_per_style",
+            f"Order between 1 and {MAX_PER_STYLE} headshots per style.",
+        ),
+    }
+
+    def portal_error(self) -> tuple[str, str]:
+        """The (code, message) of the first invalid field, after is_valid() said no."""
+        for field, (code, message) in self.PORTAL_ERRORS.items():
+            if field in self.errors:
+                return code, message
+        return "parse_error", "Send a JSON object with photo, styles and per_style."
 
 
 _DATETIME = serializers.DateTimeField()

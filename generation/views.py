@@ -6,14 +6,13 @@ work as plain form posts (redirect plus a message) when scripts are off. Images 
 streamed only after an access check.
 """
 
-import json
 import math
 from functools import wraps
 from types import SimpleNamespace
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
@@ -24,11 +23,12 @@ from accounts.access import access_membership_by_slug
 from accounts.models import Role
 from billing.plans import entitlements
 from headshot_site.api_errors import PaymentRequired, json_error
+from headshot_site.json_input import MalformedJSON, json_loads
 
 from . import images, selectors, services
 from .api import file_response, open_headshot
 from .models import Order, SourcePhoto
-from .serializers import PhotoSerializer, order_payload
+from .serializers import OrderCreateSerializer, PhotoSerializer, order_payload
 
 ORDER_POLL_MS = 2000
 
@@ -126,7 +126,7 @@ def studio(request, membership):
         "workspace": workspace,
         "membership": membership,
         "rights": rights,
-        "quota": selectors.quota_status(workspace=workspace),
+        "quota": selectors.quota_status(workspace=workspace, user=request.user),
         "styles": selectors.styles_for_workspace(workspace=workspace),
         "photos": [_photo_json(photo, workspace) for photo in photos],
         "orders": selectors.orders_visible(membership=membership)[:5],
@@ -225,29 +225,18 @@ def photo_delete(request, membership, photo_id: int):
     return redirect("studio", workspace_slug=membership.workspace.slug)
 
 
-def _order_input(request) -> tuple[object, list, object]:
-    if request.content_type == "application/json":
-        try:
-            body = json.loads(request.body or b"{}")
-        except ValueError:
-            raise ValidationError(
-                "The request body is not valid JSON.", code="invalid_json"
-            ) from None
-        if not isinstance(body, dict):
-            raise ValidationError("Send a JSON object.", code="invalid_json")
-        return body.get("photo"), body.get("styles") or [], body.get("per_style", 1)
-    return (
-        request.POST.get("photo"),
-        request.POST.getlist("styles"),
-        request.POST.get("per_style", 1),
-    )
-
-
-def _as_int(value, *, code: str, message: str) -> int:
+def _order_input(request):
+    """The order's fields, from a JSON body (the studio's script) or a form post."""
     try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ValidationError(message, code=code) from None
+        if request.content_type != "application/json":
+            return request.POST
+        return json_loads(request.body or b"{}")
+    except MalformedJSON as error:
+        raise ValidationError(str(error), code="parse_error") from None
+    except RequestDataTooBig:
+        raise ValidationError(
+            "The request is far larger than an order can be.", code="request_too_large"
+        ) from None
 
 
 @workspace_view("POST")
@@ -257,24 +246,20 @@ def order_create(request, membership):
     if limited := _throttled(request, "order"):
         return limited
     try:
-        photo_id, style_slugs, per_style = _order_input(request)
-        photo_id = _as_int(
-            photo_id, code="photo_required", message="Upload or choose a selfie first."
+        data = OrderCreateSerializer(data=_order_input(request))
+        if not data.is_valid():
+            code, message = data.portal_error()
+            raise ValidationError(message, code=code)
+        fields = data.validated_data
+        photo = selectors.photo_for_order(
+            workspace=workspace, user=request.user, photo_id=fields["photo"]
         )
-        per_style = _as_int(
-            per_style, code="invalid_per_style", message="Say how many headshots per style."
-        )
-        if not isinstance(style_slugs, list) or not all(
-            isinstance(slug, str) for slug in style_slugs
-        ):
-            raise ValidationError("Styles must be a list of style slugs.", code="invalid_styles")
-        photo = selectors.photo_for_order(workspace=workspace, user=request.user, photo_id=photo_id)
         order = services.order_create(
             workspace=workspace,
             user=request.user,
             photo=photo,
-            style_slugs=style_slugs,
-            per_style=per_style,
+            style_slugs=fields["styles"],
+            per_style=fields["per_style"],
         )
     except (ValidationError, PaymentRequired) as error:
         return _failed(request, error, back=back)

@@ -247,8 +247,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "headshot_site.api_errors.exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
-    "PAGE_SIZE": 50,
+    "DEFAULT_PARSER_CLASSES": [
+        "headshot_site.json_input.JSONBodyParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "headshot_site.pagination.ApiPagination",
     "DEFAULT_THROTTLE_RATES": {
         "auth": env("THROTTLE_AUTH", "30/min"),
         "upload": env("THROTTLE_UPLOAD", "30/hour"),
@@ -336,6 +340,9 @@ HEADSHOT_WORKER_LOCK_DIR = Path(
 )
 
 INVITATION_MAX_AGE_DAYS = 7
+# Team workspaces on the free plan one person may own: each shares its owner's free
+# allowance, so this only bounds clutter, never the free headshots.
+FREE_TEAM_WORKSPACES_PER_PERSON = int(env("FREE_TEAM_WORKSPACES_PER_PERSON", "3"))
 SITE_NAME = "Headshot Studio"
 # Absolute links in emails sent outside a request (the worker, the scheduler).
 SITE_URL = env("SITE_URL", "http://127.0.0.1:8000").rstrip("/")

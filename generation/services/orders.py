@@ -20,7 +20,7 @@ from headshot_site.api_errors import PaymentRequired
 from ..models import ErrorCode, Order, SourcePhoto
 from ..queue import enqueue_order, gpu_queue_for
 from ..selectors import quota_period, workspace_allowed_style_ids
-from .quota import quota_refund_undelivered, quota_reserve, quota_usage_locked
+from .quota import quota_refund_undelivered, quota_reserve, quota_rows_locked, quota_take_again
 from .styles import styles_from_slugs
 
 logger = logging.getLogger(__name__)
@@ -98,12 +98,8 @@ def order_create(
     period = quota_period()
     queue_name = gpu_queue_for(rights.queue_priority)
     with transaction.atomic():
-        quota_reserve(
-            workspace=workspace,
-            period=period,
-            count=total,
-            quota=rights.monthly_quota,
-            plan=rights.plan,
+        person = quota_reserve(
+            workspace=workspace, user=user, period=period, count=total, rights=rights
         )
         order = Order.objects.for_workspace(workspace).create(
             workspace=workspace,
@@ -114,6 +110,7 @@ def order_create(
             resolution=rights.resolution,
             queue_name=queue_name,
             quota_period=period,
+            free_allowance_user=person,
         )
         order.styles.set(styles)
         transaction.on_commit(lambda: order_send_to_queue(order.pk, queue_name))
@@ -202,9 +199,7 @@ def order_retry(*, order: Order) -> Order:
             )
         reserved = order.quota_refunded
         if reserved:
-            usage = quota_usage_locked(workspace=order.workspace, period=order.quota_period)
-            usage.used += reserved
-            usage.save(update_fields=["used"])
+            quota_take_again(order=order, count=reserved)
         order.quota_refunded = 0
         order.error_code = ""
         order.error_message = ""
@@ -223,11 +218,13 @@ def order_retry(*, order: Order) -> Order:
 
 
 def order_refund_quota(*, order: Order, count: int) -> Order:
-    """Give `count` delivered headshots of an order back to its workspace's quota.
+    """Give `count` delivered headshots of an order back to the allowance it came from.
 
     A goodwill credit from staff (the undelivered part is given back automatically
-    when an order fails or is canceled). It lowers this month's usage, where the
-    customer can use it; an order's delivered headshots can be credited once in all.
+    when an order fails or is canceled). It lowers this month's usage of the allowance
+    that paid for the order (the person's free allowance, or the workspace's plan
+    quota), where the customer can use it; an order's delivered headshots can be
+    credited once in all.
     Raises ValidationError when `count` is not a positive whole number
     (`invalid_count`), exceeds the delivered headshots not yet credited
     (`credit_too_large`) or this month's usage (`credit_exceeds_usage`).
@@ -244,15 +241,23 @@ def order_refund_quota(*, order: Order, count: int) -> Order:
                 code="credit_too_large",
             )
         period = quota_period()
-        usage = quota_usage_locked(workspace=order.workspace, period=period)
-        if count > usage.used:
+        person_id = order.free_allowance_user_id
+        rows = quota_rows_locked(workspace=order.workspace, person_id=person_id, period=period)
+        used = rows[0].used
+        if count > used:
+            whose = (
+                "The free allowance of the person who placed"
+                if person_id is not None
+                else "The workspace of"
+            )
             raise ValidationError(
-                f"The workspace of order {order.pk} has used {usage.used} headshot"
-                f"{'s' if usage.used != 1 else ''} in {period:%B %Y}; a credit cannot be larger.",
+                f"{whose} order {order.pk} has used {used} headshot"
+                f"{'s' if used != 1 else ''} in {period:%B %Y}; a credit cannot be larger.",
                 code="credit_exceeds_usage",
             )
-        usage.used -= count
-        usage.save(update_fields=["used"])
+        for row in rows:
+            row.used = max(row.used - count, 0)
+            row.save(update_fields=["used"])
         order.quota_credited += count
         order.save(update_fields=["quota_credited"])
     logger.info(

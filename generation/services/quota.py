@@ -1,9 +1,19 @@
-"""Monthly quota: reserving under a row lock, and giving back what was not delivered."""
+"""Monthly quota: reserving under row locks, and giving back to where it came from.
 
-from accounts.models import Workspace
+Two allowances exist. A paid workspace has its own monthly quota. On the free plan
+the quota is the person's (entitlements' `quota_per_person`), shared by every free
+workspace they order in, in a FreeAllowanceUsage row. Every order also counts in its
+workspace's QuotaUsage row, the workspace's record of what was ordered in it.
+
+Locks are always taken person row first, then workspace row, so two transactions
+never wait on each other in opposite orders.
+"""
+
+from accounts.models import User, Workspace
+from billing.plans import Entitlements
 from headshot_site.api_errors import PaymentRequired
 
-from ..models import Order, QuotaUsage
+from ..models import FreeAllowanceUsage, Order, QuotaUsage
 from ..selectors import next_quota_period
 
 
@@ -14,24 +24,68 @@ def quota_usage_locked(*, workspace: Workspace, period) -> QuotaUsage:
     return usages.select_for_update().get(period=period)
 
 
-def quota_reserve(*, workspace: Workspace, period, count: int, quota: int, plan: str) -> None:
+def free_allowance_locked(*, user_id: int, period) -> FreeAllowanceUsage:
+    """The person's free-allowance row for `period`, created if missing, locked until commit."""
+    FreeAllowanceUsage.objects.bulk_create(
+        [FreeAllowanceUsage(user_id=user_id, period=period)], ignore_conflicts=True
+    )
+    return FreeAllowanceUsage.objects.select_for_update().get(user_id=user_id, period=period)
+
+
+def quota_rows_locked(
+    *, workspace: Workspace, person_id: int | None, period
+) -> list[FreeAllowanceUsage | QuotaUsage]:
+    """The rows an order charges, locked: the person's allowance first when it paid.
+
+    The first row is the one whose limit applies."""
+    rows: list[FreeAllowanceUsage | QuotaUsage] = []
+    if person_id is not None:
+        rows.append(free_allowance_locked(user_id=person_id, period=period))
+    rows.append(quota_usage_locked(workspace=workspace, period=period))
+    return rows
+
+
+def _plural(count: int) -> str:
+    return "s" if count != 1 else ""
+
+
+def quota_reserve(
+    *, workspace: Workspace, user: User, period, count: int, rights: Entitlements
+) -> User | None:
     """Take `count` units of this month's quota, or raise PaymentRequired.
 
-    Must run inside a transaction: the usage row stays locked until it commits, so two
-    orders for the last unit are serialised and only one gets it.
+    Returns the person whose free allowance paid, or None when the workspace's plan
+    quota did. Must run inside a transaction: the rows stay locked until it commits,
+    so two orders for the last unit are serialised and only one gets it, even when
+    they are placed in two different free workspaces of the same person.
     """
-    usage = quota_usage_locked(workspace=workspace, period=period)
-    left = max(quota - usage.used, 0)
+    person = user if rights.quota_per_person else None
+    rows = quota_rows_locked(
+        workspace=workspace, person_id=person.pk if person else None, period=period
+    )
+    left = max(rights.monthly_quota - rows[0].used, 0)
     if count > left:
         resets = next_quota_period(period)
-        raise PaymentRequired(
-            f"This order needs {count} headshot{'s' if count != 1 else ''} but your workspace has "
-            f"{left} left this month ({quota} a month on the {plan.title()} plan). Order fewer, "
-            f"wait until {resets:%B} {resets.day}, or upgrade your plan for more.",
-            code="quota_exceeded",
-        )
-    usage.used += count
-    usage.save(update_fields=["used"])
+        wait = f"wait until {resets:%B} {resets.day}"
+        if person is not None:
+            message = (
+                f"This order needs {count} headshot{_plural(count)} but your free allowance has "
+                f"{left} left this month ({rights.monthly_quota} a month per person, shared by "
+                f"every free workspace you order in). Order fewer, {wait}, or upgrade this "
+                "workspace to a paid plan, whose quota is its own."
+            )
+        else:
+            message = (
+                f"This order needs {count} headshot{_plural(count)} but this workspace's plan "
+                f"quota has {left} left this month ({rights.monthly_quota} a month on the "
+                f"{rights.plan.title()} plan). Order fewer, {wait}, or add seats or change the "
+                "plan for more."
+            )
+        raise PaymentRequired(message, code="quota_exceeded")
+    for row in rows:
+        row.used += count
+        row.save(update_fields=["used"])
+    return person
 
 
 def quota_refund_undelivered(order: Order) -> None:
@@ -39,13 +93,24 @@ def quota_refund_undelivered(order: Order) -> None:
     amount = order.undelivered
     if amount <= 0:
         return
-    usage = (
-        QuotaUsage.objects.for_workspace(order.workspace)
-        .select_for_update()
-        .filter(period=order.quota_period)
-        .first()
-    )
-    if usage is not None:
-        usage.used = max(usage.used - amount, 0)
-        usage.save(update_fields=["used"])
+    quota_give_back(order=order, period=order.quota_period, count=amount)
     order.quota_refunded += amount
+
+
+def quota_give_back(*, order: Order, period, count: int) -> None:
+    """Lower the usage of `period` by `count` in every row the order was charged to."""
+    for row in quota_rows_locked(
+        workspace=order.workspace, person_id=order.free_allowance_user_id, period=period
+    ):
+        row.used = max(row.used - count, 0)
+        row.save(update_fields=["used"])
+
+
+def quota_take_again(*, order: Order, count: int) -> None:
+    """Charge `count` again to the rows the order was charged to, past any limit
+    (staff decided it: an order retry)."""
+    for row in quota_rows_locked(
+        workspace=order.workspace, person_id=order.free_allowance_user_id, period=order.quota_period
+    ):
+        row.used += count
+        row.save(update_fields=["used"])

@@ -32,6 +32,7 @@ def test_premium_gets_the_paid_tier(workspace):
         "queue_priority": 0,
         "retention_days": 90,
         "seats": 1,
+        "quota_per_person": False,
     }
     assert rights.queue_priority < FREE.queue_priority
 

@@ -6,8 +6,9 @@ import time
 import pytest
 from django.db import close_old_connections, connection
 
+from billing.plans import entitlements
 from generation import services
-from generation.models import Order, QuotaUsage, Style
+from generation.models import FreeAllowanceUsage, Order, QuotaUsage, Style
 from headshot_site.api_errors import PaymentRequired
 from tests.factories import MembershipFactory
 
@@ -43,7 +44,7 @@ def test_two_parallel_orders_for_the_last_unit_only_one_passes(monkeypatch):
     photo = services.photo_upload(
         workspace=workspace, user=user, upload=imagefiles.upload(imagefiles.jpeg())
     )
-    quota = services.entitlements(workspace).monthly_quota
+    quota = entitlements(workspace).monthly_quota
     services.order_create(
         workspace=workspace, user=user, photo=photo, style_slugs=[style.slug], per_style=quota - 1
     )
@@ -109,3 +110,70 @@ def test_parallel_first_orders_of_the_month_create_one_usage_row():
 
     assert errors == []
     assert QuotaUsage.objects.for_workspace(workspace).get().used == 8
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_free_workspaces_racing_for_the_persons_last_unit_only_one_passes(monkeypatch):
+    """The free allowance is the person's: its row lock serialises orders placed at the
+    same moment in two different workspaces, whose own usage rows do not conflict."""
+    first = MembershipFactory()
+    user = first.user
+    second = MembershipFactory(user=user)
+    style, _ = Style.objects.get_or_create(
+        slug="corporate-grey",
+        defaults={"name": "Corporate grey", "description": "d", "prompt": "p"},
+    )
+    photos = {
+        membership.workspace.pk: services.photo_upload(
+            workspace=membership.workspace, user=user, upload=imagefiles.upload(imagefiles.jpeg())
+        )
+        for membership in (first, second)
+    }
+    quota = entitlements(first.workspace).monthly_quota
+    services.order_create(
+        workspace=first.workspace,
+        user=user,
+        photo=photos[first.workspace.pk],
+        style_slugs=[style.slug],
+        per_style=quota - 1,
+    )
+    save = FreeAllowanceUsage.save
+
+    def slow_save(self, *args, **kwargs):
+        time.sleep(0.2)
+        return save(self, *args, **kwargs)
+
+    monkeypatch.setattr(FreeAllowanceUsage, "save", slow_save)
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def place(workspace):
+        try:
+            start.wait()
+            services.order_create(
+                workspace=workspace,
+                user=user,
+                photo=photos[workspace.pk],
+                style_slugs=[style.slug],
+                per_style=1,
+            )
+            outcomes.append("placed")
+        except PaymentRequired as refused:
+            outcomes.append(refused.get_codes())
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [
+        threading.Thread(target=place, args=(membership.workspace,))
+        for membership in (first, second)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(outcomes) == ["placed", "quota_exceeded"]
+    assert FreeAllowanceUsage.objects.get(user=user).used == quota
+    orders = Order.all_workspaces_unscoped.filter(placed_by=user)
+    assert orders.count() == 2
