@@ -5,6 +5,7 @@ from . import views
 urlpatterns = [
     path("", views.landing, name="landing"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("staff/enroll/<str:token>/", views.staff_enroll, name="staff_enroll"),
     path("invitations/<str:token>/", views.invitation_accept, name="invitation_accept"),
     path("w/<slug:workspace_slug>/members/", views.workspace_members, name="workspace_members"),
     path(

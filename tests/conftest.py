@@ -1,8 +1,8 @@
 import pytest
 from django.db import connections
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from accounts.models import PersonalAccessToken
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 
 
@@ -46,8 +46,8 @@ def outsider(db):
 
 def api_client_for(user) -> APIClient:
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    _, token = PersonalAccessToken.objects.create(user=user, name="tests")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return client
 
 
