@@ -36,3 +36,7 @@ class StaffEnrollmentForm(forms.Form):
         if "password1" in self.fields and cleaned.get("password1") != cleaned.get("password2"):
             self.add_error("password2", "The two passwords differ.")
         return cleaned
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100, label="What is it for?")

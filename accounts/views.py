@@ -1,14 +1,15 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from . import services, staff
 from .access import access_membership_by_slug
-from .forms import InvitationForm, StaffEnrollmentForm, WorkspaceForm
-from .models import Membership, Role
+from .forms import InvitationForm, StaffEnrollmentForm, TokenForm, WorkspaceForm
+from .models import Membership, PersonalAccessToken, Role
 
 
 def landing(request):
@@ -134,3 +135,30 @@ def staff_enroll(request, token: str):
         "qr_data_uri": staff.totp_qr_data_uri(user=staff_user, secret=secret),
     }
     return render(request, "accounts/staff_enroll.html", context)
+
+
+@login_required
+def account_tokens(request):
+    form = TokenForm(request.POST or None)
+    context = {"form": form}
+    if request.method == "POST" and form.is_valid():
+        try:
+            token, secret = services.token_create(user=request.user, name=form.cleaned_data["name"])
+        except ValidationError as error:
+            form.add_error("name", error)
+        else:
+            # Rendered, not redirected: the secret must not outlive this one response.
+            context.update(new_token=token, new_token_secret=secret, form=TokenForm())
+    context["tokens"] = PersonalAccessToken.objects.filter(user=request.user)
+    return render(request, "accounts/tokens.html", context)
+
+
+@login_required
+@require_POST
+def account_token_revoke(request, token_id: int):
+    try:
+        services.token_revoke(user=request.user, token_id=token_id)
+    except PersonalAccessToken.DoesNotExist:
+        raise Http404 from None
+    messages.info(request, "The token was revoked.")
+    return redirect("account_tokens")
