@@ -1,10 +1,7 @@
 """Staff reach the admin only with a second factor set through a one-time enrollment link."""
 
 import base64
-import hashlib
-import hmac
 import re
-import struct
 import time
 from io import StringIO
 
@@ -15,20 +12,12 @@ from django.core.management import call_command
 from django.test import Client
 
 from accounts.models import User
+from tests.conftest import totp_now
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 STAFF_PASSWORD = "a-staff-passphrase-long-enough"
-
-
-def totp_now(secret: str, at: float | None = None) -> str:
-    """RFC 6238, as any authenticator app computes it."""
-    counter = int((at or time.time()) // 30)
-    digest = hmac.new(base64.b32decode(secret), struct.pack(">Q", counter), hashlib.sha1).digest()
-    offset = digest[-1] & 0x0F
-    value = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
-    return f"{value % 1_000_000:06d}"
 
 
 def _link_path(output: str) -> str:

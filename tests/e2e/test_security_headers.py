@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from accounts import staff
-from tests.accounts.test_staff_mfa import totp_now
+from tests.conftest import staff_totp_enrolled, totp_now
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
@@ -67,11 +66,7 @@ def test_portal_docs_and_admin_work_under_the_policy_in_chromium(
 ):
     workspace, person, _ = customer
     operator = UserFactory(email="ops@example.com", is_staff=True, is_superuser=True)
-    link = staff.staff_enrollment_link(user=operator)
-    secret = staff.totp_secret_new()
-    staff.staff_totp_enroll(
-        token=link.rstrip("/").rsplit("/", 1)[1], secret=secret, code=totp_now(secret)
-    )
+    secret = staff_totp_enrolled(operator)
 
     browser = playwright_driver.chromium.launch(
         executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
