@@ -14,7 +14,7 @@ import secrets
 from allauth.account.models import EmailAddress
 from allauth.mfa.adapter import get_adapter as get_mfa_adapter
 from allauth.mfa.models import Authenticator
-from allauth.mfa.totp.internal.auth import TOTP, validate_totp_code
+from allauth.mfa.totp.internal.auth import TOTP
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core import signing
@@ -101,11 +101,6 @@ def staff_totp_enroll(
     with transaction.atomic():
         user = staff_enrollment_user(token=token)
         user = User.objects.select_for_update().get(pk=user.pk)
-        if not validate_totp_code(secret, (code or "").strip()):
-            raise ValidationError(
-                "That code does not match. Enter the 6 digits your app shows now.",
-                code="totp_invalid",
-            )
         if password is not None:
             validate_password(password, user=user)
             user.set_password(password)
@@ -113,7 +108,15 @@ def staff_totp_enroll(
         if not user.has_usable_password():
             raise ValidationError("Choose a password.", code="password_required")
         Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).delete()
-        authenticator = TOTP.activate(user, secret).instance
+        totp = TOTP.activate(user, secret)
+        # Checked on the new authenticator, so that the code also counts as used and
+        # cannot be replayed at the login that follows; a wrong one undoes it all.
+        if not totp.validate_code((code or "").strip()):
+            raise ValidationError(
+                "That code does not match. Enter the 6 digits your app shows now.",
+                code="totp_invalid",
+            )
+        authenticator = totp.instance
         authenticator.data = {**authenticator.data, "enrolled_by": ENROLLED_BY_LINK}
         authenticator.save(update_fields=["data"])
         # The operator vouched for the address when they made the account or the link.

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from accounts.models import User
-from tests.conftest import totp_now
+from tests.conftest import forget_used_totp_codes, totp_now
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -44,6 +44,7 @@ def _sign_in(browser: Client, email: str, password: str, secret: str | None = No
     response = browser.post("/accounts/login/", {"login": email, "password": password})
     if secret is not None:
         assert response["Location"].startswith("/accounts/2fa/authenticate/"), response
+        forget_used_totp_codes()
         response = browser.post("/accounts/2fa/authenticate/", {"code": totp_now(secret)})
         assert response.status_code == 302, response.content
     return response
@@ -76,6 +77,20 @@ def test_an_enrollment_link_expires_after_an_hour(monkeypatch):
     assert response.status_code == 400
     assert "expired" in response.content.decode()
     assert not Authenticator.objects.exists()
+
+
+def test_the_code_used_to_enroll_cannot_be_replayed_at_login():
+    path = _link_path(_command("create_staff_account", "replay@example.com"))
+    browser = Client()
+    browser.get(path)
+    code = totp_now(browser.session[next(k for k in browser.session.keys() if "staff" in k)])
+    data = {"code": code, "password1": STAFF_PASSWORD, "password2": STAFF_PASSWORD}
+    assert browser.post(path, data).status_code == 302
+    signing_in = Client()
+    signing_in.post("/accounts/login/", {"login": "replay@example.com", "password": STAFF_PASSWORD})
+    replayed = signing_in.post("/accounts/2fa/authenticate/", {"code": code})
+    assert replayed.status_code == 200
+    assert signing_in.get("/admin/").status_code == 302
 
 
 def test_a_wrong_code_enrolls_nothing():
