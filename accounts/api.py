@@ -1,7 +1,8 @@
-from django.contrib.auth import authenticate
+from allauth.account.adapter import get_adapter as get_account_adapter
+from allauth.mfa.utils import is_mfa_enabled
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers, status
-from rest_framework.authtoken.models import Token
+from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -11,7 +12,7 @@ from billing.plans import entitlements
 
 from . import services
 from .access import access_membership_by_id, workspaces_for_user
-from .models import Membership, Role, Workspace
+from .models import Membership, PersonalAccessToken, Role, Workspace
 
 
 class CredentialsSerializer(serializers.Serializer):
@@ -19,7 +20,49 @@ class CredentialsSerializer(serializers.Serializer):
     password = serializers.CharField(max_length=128, trim_whitespace=False)
 
 
-TokenSerializer = inline_serializer("Token", {"token": serializers.CharField()})
+class TokenRequestSerializer(CredentialsSerializer):
+    name = serializers.CharField(
+        max_length=100,
+        required=False,
+        default="API",
+        help_text="What the token is for, as the token list shows it.",
+    )
+
+
+class SignupAnswerSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    detail = serializers.CharField()
+
+
+class TokenSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PersonalAccessToken
+        fields = ["id", "name", "created", "last_used_at"]
+        read_only_fields = fields
+
+
+class NewTokenSerializer(TokenSerializer):
+    token = serializers.CharField(
+        read_only=True, help_text="The token itself. It is shown this once and never again."
+    )
+
+    class Meta(TokenSerializer.Meta):
+        fields = [*TokenSerializer.Meta.fields, "token"]
+        read_only_fields = fields
+
+
+class TokenCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+
+
+class TooManyLoginAttempts(exceptions.APIException):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "too_many_login_attempts"
+    default_detail = "Too many failed login attempts. Try again later."
+
+
+def _new_token_answer(token: PersonalAccessToken, secret: str) -> dict:
+    return {**TokenSerializer(token).data, "token": secret}
 
 
 class CredentialsView(APIView):
@@ -30,38 +73,105 @@ class CredentialsView(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
 
-    def credentials(self, request) -> dict:
-        data = CredentialsSerializer(data=request.data)
+    def credentials(self, request, serializer_class=CredentialsSerializer) -> dict:
+        data = serializer_class(data=request.data)
         data.is_valid(raise_exception=True)
         return data.validated_data
 
 
 class SignupView(CredentialsView):
-    @extend_schema(request=CredentialsSerializer, responses={201: TokenSerializer})
+    @extend_schema(
+        request=CredentialsSerializer,
+        responses={201: SignupAnswerSerializer},
+        description=(
+            "Creates the account and emails a link to verify the address; no token is "
+            "given until the address is verified. An address that already has an "
+            "account gets the same answer, and its owner an email saying so."
+        ),
+    )
     def post(self, request):
         credentials = self.credentials(request)
-        user = services.user_signup(
-            email=credentials["email"], password=credentials["password"], request=request
+        email = credentials["email"].strip().lower()
+        services.user_signup(email=email, password=credentials["password"], request=request)
+        return Response(
+            {
+                "email": email,
+                "detail": (
+                    f"We sent an email to {email}. Follow its link to verify the address, "
+                    "then ask for a token at /api/v1/auth/token/."
+                ),
+            },
+            status=status.HTTP_201_CREATED,
         )
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key}, status=status.HTTP_201_CREATED)
 
 
 class TokenView(CredentialsView):
-    @extend_schema(request=CredentialsSerializer, responses={200: TokenSerializer})
+    @extend_schema(
+        request=TokenRequestSerializer,
+        responses={200: NewTokenSerializer},
+        description=(
+            "Makes a new personal access token from an email and password. Failed "
+            "attempts count against the account exactly as on the portal's login "
+            "(429 `too_many_login_attempts` once it is locked). An unverified address "
+            "gets 400 `email_unverified`; an account with two-factor authentication "
+            "makes its tokens on the portal's account page."
+        ),
+    )
     def post(self, request):
-        credentials = self.credentials(request)
-        user = authenticate(
-            request,
-            email=credentials["email"].strip().lower(),
-            password=credentials["password"],
-        )
+        credentials = self.credentials(request, TokenRequestSerializer)
+        adapter = get_account_adapter(request._request)
+        try:
+            user = adapter.authenticate(
+                request._request,
+                email=credentials["email"].strip().lower(),
+                password=credentials["password"],
+            )
+        except DjangoValidationError as error:
+            if error.code == "too_many_login_attempts":
+                raise TooManyLoginAttempts(" ".join(error.messages)) from None
+            raise
         if user is None:
             raise serializers.ValidationError(
                 "Wrong email or password.", code="invalid_credentials"
             )
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        if is_mfa_enabled(user):
+            raise serializers.ValidationError(
+                "This account signs in with a second factor: make a token on the "
+                "account page of the portal instead.",
+                code="mfa_required",
+            )
+        token, secret = services.token_create(user=user, name=credentials["name"])
+        return Response(_new_token_answer(token, secret))
+
+
+class TokenListView(APIView):
+    @extend_schema(responses=TokenSerializer(many=True), description="Your tokens, newest first.")
+    def get(self, request):
+        tokens = PersonalAccessToken.objects.filter(user=request.user)
+        return Response(TokenSerializer(tokens, many=True).data)
+
+    @extend_schema(
+        request=TokenCreateSerializer,
+        responses={201: NewTokenSerializer},
+        description="Makes a named token. The answer is the only time the token is shown.",
+    )
+    def post(self, request):
+        data = TokenCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        token, secret = services.token_create(user=request.user, name=data.validated_data["name"])
+        return Response(_new_token_answer(token, secret), status=status.HTTP_201_CREATED)
+
+
+class TokenDetailView(APIView):
+    @extend_schema(
+        responses={204: None}, description="Revokes the token; it stops working at once."
+    )
+    def delete(self, request, token_id: int):
+        try:
+            services.token_revoke(user=request.user, token_id=token_id)
+        except PersonalAccessToken.DoesNotExist:
+            raise exceptions.NotFound() from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class WorkspaceSerializer(serializers.ModelSerializer):

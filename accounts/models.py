@@ -7,6 +7,13 @@ from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
+from knox.models import AbstractAuthToken
+from knox.settings import CONSTANTS
+
+
+def new_session_stamp() -> str:
+    return secrets.token_hex(16)
 
 
 class UserManager(BaseUserManager["User"]):
@@ -38,6 +45,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    # Mixed into the hash every session carries: a new stamp ends all of the
+    # person's sessions at once, whatever the session backend.
+    session_stamp = models.CharField(max_length=32, default=new_session_stamp, editable=False)
 
     objects = UserManager()
 
@@ -50,6 +60,21 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.email
+
+    def get_session_auth_hash(self) -> str:
+        return self._session_auth_hash(secret=None)
+
+    def get_session_auth_fallback_hash(self):
+        for fallback_secret in settings.SECRET_KEY_FALLBACKS:
+            yield self._session_auth_hash(secret=fallback_secret)
+
+    def _session_auth_hash(self, *, secret: str | None) -> str:
+        return salted_hmac(
+            "accounts.User.session_auth_hash",
+            f"{self.password}:{self.session_stamp}",
+            secret=secret,
+            algorithm="sha256",
+        ).hexdigest()
 
     def get_full_name(self) -> str:
         return self.full_name or self.email
@@ -161,3 +186,20 @@ class Invitation(models.Model):
     @property
     def is_expired(self) -> bool:
         return timezone.now() >= self.expires_at
+
+
+class PersonalAccessToken(AbstractAuthToken):
+    """An API token a person made and named. django-rest-knox keeps only its digest;
+    the token itself is shown once, when it is made."""
+
+    # knox keys tokens by digest; a plain id is what the API and the portal revoke by.
+    id = models.BigAutoField(primary_key=True)
+    digest = models.CharField(max_length=CONSTANTS.DIGEST_LENGTH, unique=True)
+    name = models.CharField(max_length=100)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user})"

@@ -3,9 +3,12 @@
 import secrets
 import unicodedata
 
+from allauth.account.adapter import get_adapter as get_account_adapter
 from allauth.account.models import EmailAddress
 from allauth.core import context as allauth_context
 from django.conf import settings
+from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -21,7 +24,15 @@ from django.utils.text import slugify
 from billing.models import PlanCode
 from billing.plans import entitlements
 
-from .models import Invitation, Membership, Role, User, Workspace
+from .models import (
+    Invitation,
+    Membership,
+    PersonalAccessToken,
+    Role,
+    User,
+    Workspace,
+    new_session_stamp,
+)
 
 INVITATION_SALT = "accounts.invitation"
 
@@ -98,15 +109,20 @@ def workspace_create_personal(*, user: User) -> Workspace:
     return workspace_create(owner=user, name="Personal", kind=Workspace.Kind.PERSONAL)
 
 
-def user_signup(*, email: str, password: str, request: HttpRequest) -> User:
+def user_signup(*, email: str, password: str, request: HttpRequest) -> User | None:
     """Create a user with their personal workspace and send the verification email.
 
-    The request is where the verification link points (scheme and host).
+    An address that already has an account gets no second one: its owner is emailed
+    that someone tried to sign up with it, and the caller answers exactly as for a
+    new account, so sign-up never tells anyone which addresses have accounts. Returns
+    the new user, or None for a taken address. The request is where the links in
+    either email point (scheme and host).
     """
     email = _clean_email(email)
-    if User.objects.filter(email__iexact=email).exists():
-        raise ValidationError("An account with this email already exists.", code="email_taken")
     validate_password(password, user=User(email=email))
+    if User.objects.filter(email__iexact=email).exists():
+        _answer_taken_address(email, password, request)
+        return None
     try:
         with transaction.atomic():
             user = User.objects.create_user(email=email, password=password)
@@ -115,12 +131,23 @@ def user_signup(*, email: str, password: str, request: HttpRequest) -> User:
             )
             workspace_create_personal(user=user)
     except IntegrityError:
-        # Two sign-ups raced for the same address; the database kept one.
-        raise ValidationError(
-            "An account with this email already exists.", code="email_taken"
-        ) from None
+        # Two sign-ups raced for the same address; the database kept the other one.
+        _answer_taken_address(email, password, request)
+        return None
     transaction.on_commit(lambda: _send_verification(address, request))
     return user
+
+
+def _answer_taken_address(email: str, password: str, request: HttpRequest) -> None:
+    # Hashing as a new account would keeps the answer's timing alike too.
+    make_password(password)
+    transaction.on_commit(lambda: _send_account_already_exists(email, request))
+
+
+def _send_account_already_exists(email: str, request: HttpRequest) -> None:
+    # The portal's sign-up sends this same allauth email for a taken address.
+    with allauth_context.request_context(request):
+        get_account_adapter(request).send_account_already_exists_mail(email)
 
 
 def _send_verification(address: EmailAddress, request: HttpRequest) -> None:
@@ -128,6 +155,44 @@ def _send_verification(address: EmailAddress, request: HttpRequest) -> None:
     # on_commit callback may run after the view has left that context.
     with allauth_context.request_context(request):
         address.send_confirmation(request, signup=True)
+
+
+def token_create(*, user: User, name: str) -> tuple[PersonalAccessToken, str]:
+    """A new personal access token; the returned string is the only copy of it."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError("Give the token a name.", code="name_required")
+    if len(name) > 100:
+        raise ValidationError("Token names are at most 100 characters.", code="name_too_long")
+    if not user_email_is_verified(user=user):
+        raise ValidationError(
+            "Verify your email address first: follow the link we emailed you.",
+            code="email_unverified",
+        )
+    return PersonalAccessToken.objects.create(user=user, name=name)
+
+
+def token_revoke(*, user: User, token_id: int) -> None:
+    """Revoke one of the user's own tokens; anyone else's is as missing as no token."""
+    deleted, _ = PersonalAccessToken.objects.filter(user=user, pk=token_id).delete()
+    if not deleted:
+        raise PersonalAccessToken.DoesNotExist
+
+
+def user_email_is_verified(*, user: User) -> bool:
+    return EmailAddress.objects.filter(user=user, email__iexact=user.email, verified=True).exists()
+
+
+def user_credentials_reset(*, user: User, request: HttpRequest | None = None) -> None:
+    """After a password change or reset, or a first proof of owning the address:
+    whatever was signed in before may belong to someone who only knew (or set) the
+    password. Every token is revoked and every session ends but the request's own."""
+    with transaction.atomic():
+        PersonalAccessToken.objects.filter(user=user).delete()
+        user.session_stamp = new_session_stamp()
+        user.save(update_fields=["session_stamp"])
+    if request is not None and getattr(request, "user", None) == user:
+        update_session_auth_hash(request, user)
 
 
 def invitation_token(invitation: Invitation) -> str:

@@ -5,6 +5,13 @@ from . import views
 urlpatterns = [
     path("", views.landing, name="landing"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("account/tokens/", views.account_tokens, name="account_tokens"),
+    path(
+        "account/tokens/<int:token_id>/revoke/",
+        views.account_token_revoke,
+        name="account_token_revoke",
+    ),
+    path("staff/enroll/<str:token>/", views.staff_enroll, name="staff_enroll"),
     path("invitations/<str:token>/", views.invitation_accept, name="invitation_accept"),
     path("w/<slug:workspace_slug>/members/", views.workspace_members, name="workspace_members"),
     path(

@@ -1,13 +1,15 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from . import services
+from . import services, staff
 from .access import access_membership_by_slug
-from .forms import InvitationForm, WorkspaceForm
-from .models import Membership, Role
+from .forms import InvitationForm, StaffEnrollmentForm, TokenForm, WorkspaceForm
+from .models import Membership, PersonalAccessToken, Role
 
 
 def landing(request):
@@ -94,3 +96,69 @@ def invitation_accept(request, token: str):
         messages.success(request, f"Welcome to {membership.workspace.name}.")
         return redirect("dashboard")
     return render(request, "accounts/invitation.html", context)
+
+
+def staff_enroll(request, token: str):
+    """Where a staff enrollment link lands: choose a password, scan the QR code, confirm."""
+    try:
+        staff_user = staff.staff_enrollment_user(token=token)
+    except ValidationError as error:
+        return render(
+            request, "accounts/staff_enroll.html", {"error": " ".join(error.messages)}, status=400
+        )
+    # The secret stays in this browser's session until the code proves it was scanned.
+    session_key = f"staff_enrollment_secret:{staff_user.pk}"
+    secret = request.session.get(session_key) or staff.totp_secret_new()
+    request.session[session_key] = secret
+    needs_password = not staff_user.has_usable_password()
+    form = StaffEnrollmentForm(request.POST or None, needs_password=needs_password)
+    if request.method == "POST" and form.is_valid():
+        try:
+            staff.staff_totp_enroll(
+                token=token,
+                secret=secret,
+                code=form.cleaned_data["code"],
+                password=form.cleaned_data.get("password1"),
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            del request.session[session_key]
+            messages.success(
+                request, "Two-factor authentication is set up. Sign in with your code."
+            )
+            return redirect(f"{reverse('account_login')}?next={reverse('admin:index')}")
+    context = {
+        "staff_user": staff_user,
+        "form": form,
+        "secret": secret,
+        "qr_data_uri": staff.totp_qr_data_uri(user=staff_user, secret=secret),
+    }
+    return render(request, "accounts/staff_enroll.html", context)
+
+
+@login_required
+def account_tokens(request):
+    form = TokenForm(request.POST or None)
+    context = {"form": form}
+    if request.method == "POST" and form.is_valid():
+        try:
+            token, secret = services.token_create(user=request.user, name=form.cleaned_data["name"])
+        except ValidationError as error:
+            form.add_error("name", error)
+        else:
+            # Rendered, not redirected: the secret must not outlive this one response.
+            context.update(new_token=token, new_token_secret=secret, form=TokenForm())
+    context["tokens"] = PersonalAccessToken.objects.filter(user=request.user)
+    return render(request, "accounts/tokens.html", context)
+
+
+@login_required
+@require_POST
+def account_token_revoke(request, token_id: int):
+    try:
+        services.token_revoke(user=request.user, token_id=token_id)
+    except PersonalAccessToken.DoesNotExist:
+        raise Http404 from None
+    messages.info(request, "The token was revoked.")
+    return redirect("account_tokens")

@@ -61,9 +61,8 @@ def seed(*, clients: int, orders_each: int, page_orders: int) -> tuple[list[str]
     from django.contrib.auth.hashers import make_password
     from django.test import Client
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
-    from accounts.models import Membership, Role, User, Workspace
+    from accounts.models import Membership, PersonalAccessToken, Role, User, Workspace
     from generation.models import Headshot, Order, Style
     from generation.selectors import quota_period
 
@@ -90,9 +89,10 @@ def seed(*, clients: int, orders_each: int, page_orders: int) -> tuple[list[str]
             for user, workspace in zip(users, workspaces, strict=True)
         ]
     )
-    tokens = Token.objects.bulk_create(
-        [Token(user=user, key=Token.generate_key()) for user in users[:clients]]
-    )
+    # knox hashes each token as it makes it; only these returned strings can be sent.
+    tokens = [
+        PersonalAccessToken.objects.create(user=user, name="bench")[1] for user in users[:clients]
+    ]
 
     def order(workspace, user, *, running: bool) -> Order:
         # A polled order is mid-way: 2 of its 4 headshots made. The rest are done.
@@ -148,7 +148,7 @@ def seed(*, clients: int, orders_each: int, page_orders: int) -> tuple[list[str]
     running = {o.workspace_id: o for o in orders if o.status == Order.Status.RUNNING}
     polls = [
         f"/api/v1/workspaces/{workspace.pk}/orders/{running[workspace.pk].pk}/"
-        f"\tAuthorization: Token {token.key}\tAccept: application/json"
+        f"\tAuthorization: Token {token}\tAccept: application/json"
         for workspace, token in zip(workspaces[:clients], tokens, strict=True)
     ]
     owner, team = users[clients], workspaces[clients]

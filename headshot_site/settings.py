@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -32,6 +33,14 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", default=True)
+
+# How many reverse proxies of ours stand in front of the app, each appending the
+# address it saw to X-Forwarded-For. 0: the client is REMOTE_ADDR and the header is
+# ignored. Throttles, allauth's login limits and X-Forwarded-Proto all follow it, so
+# an address a client writes into a header never counts.
+TRUSTED_PROXY_COUNT = int(env("TRUSTED_PROXY_COUNT", "0"))
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more.")
 
 # Development-only fallbacks: each is unusable in production and refused there.
 _DEV_SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"
@@ -70,7 +79,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "csp",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "allauth",
@@ -92,6 +102,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "headshot_site.middleware.PermissionsPolicyMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "headshot_site.middleware.StaffAdminMiddleware",
 ]
@@ -236,12 +248,15 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Headshot Studio] "
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "dashboard"
 ACCOUNT_LOGOUT_REDIRECT_URL = "landing"
+# Login failures count per address and per account in the shared cache (CACHES), so
+# the portal's lockout also holds for the API login and across web processes.
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Headshot Studio"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.PersonalAccessTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -253,12 +268,38 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_PAGINATION_CLASS": "headshot_site.pagination.ApiPagination",
+    # Throttles key on the address TRUSTED_PROXY_COUNT proxies report (see above).
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_THROTTLE_RATES": {
         "auth": env("THROTTLE_AUTH", "30/min"),
         "upload": env("THROTTLE_UPLOAD", "30/hour"),
         "order": env("THROTTLE_ORDER", "60/hour"),
     },
 }
+# Content-Security-Policy (django-csp) on every response: scripts and styles come from
+# our own static files or carry the request's nonce; nothing may frame a page.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        # data: for the TOTP QR code allauth draws, blob: for the studio's selfie preview.
+        "img-src": [SELF, "data:", "blob:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+# Features no page uses are refused to every page and anything it embeds.
+PERMISSIONS_POLICY = (
+    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), "
+    "bluetooth=(), midi=(), magnetometer=(), gyroscope=(), accelerometer=(), "
+    "display-capture=(), browsing-topics=()"
+)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Headshot Studio API",
     "DESCRIPTION": "Upload a selfie, order headshots in the styles you pick, download them.",
@@ -269,6 +310,16 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+}
+
+# API personal access tokens: django-rest-knox stores their SHA-512 digests only.
+KNOX_TOKEN_MODEL = "accounts.PersonalAccessToken"
+REST_KNOX = {
+    # They live until revoked (by hand, or by a password change or reset).
+    "TOKEN_TTL": None,
+    "AUTH_HEADER_PREFIX": "Token",
+    # Makes a leaked token recognisable to secret scanners.
+    "TOKEN_PREFIX": "hs_",
 }
 
 # django-q2: the ORM broker by default, Redis when REDIS_URL is set. The GPU worker
@@ -302,11 +353,18 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# Throttle counters, login lockouts and used TOTP codes live here, so every web
+# process must see the same cache: Redis, or else the database (its table is made by
+# a migration, accounts/migrations/0003_database_cache_table.py).
+DATABASE_CACHE_TABLE = "cache_entries"
 CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
         if REDIS_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        else {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": DATABASE_CACHE_TABLE,
+        }
     )
 }
 
@@ -382,8 +440,11 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-if not DEBUG:
+if TRUSTED_PROXY_COUNT > 0:
+    # Only a proxy of ours can have set it; without one, any client could.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     # Load balancers and scrapers inside the network call these over plain HTTP.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]

@@ -9,7 +9,9 @@ from tests.factories import DEFAULT_PASSWORD, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_signup_creates_user_personal_workspace_and_token(django_capture_on_commit_callbacks):
+def test_signup_creates_user_personal_workspace_and_sends_the_verification_email(
+    django_capture_on_commit_callbacks,
+):
     client = APIClient()
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
@@ -18,16 +20,14 @@ def test_signup_creates_user_personal_workspace_and_token(django_capture_on_comm
             format="json",
         )
     assert response.status_code == 201, response.content
-    token = response.json()["token"]
+    assert "token" not in response.json()
+    assert response.json()["email"] == "ada@example.com"
     user = User.objects.get(email="ada@example.com")
     membership = Membership.objects.get(user=user)
     assert membership.role == Role.OWNER
     assert membership.workspace.kind == Workspace.Kind.PERSONAL
     assert [message.to for message in mail.outbox] == [["ada@example.com"]]
-
-    me = APIClient()
-    me.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-    assert me.get("/api/v1/me/").json()["email"] == "ada@example.com"
+    assert "/accounts/confirm-email/" in mail.outbox[0].body
 
 
 @pytest.mark.parametrize(
@@ -48,16 +48,27 @@ def test_signup_rejects_bad_input_with_a_clear_json_error(payload, code):
     assert not User.objects.exists()
 
 
-def test_duplicate_signup_is_refused_case_insensitively():
+def test_a_taken_address_gets_the_same_answer_and_its_owner_an_email(
+    django_capture_on_commit_callbacks,
+):
     UserFactory(email="taken@example.com")
-    response = APIClient().post(
-        "/api/v1/auth/signup/",
-        {"email": "TAKEN@example.com", "password": "a-long-enough-passphrase"},
-        format="json",
-    )
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "email_taken"
-    assert User.objects.count() == 1
+    answers = []
+    for email in ("TAKEN@example.com", "fresh@example.com"):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = APIClient().post(
+                "/api/v1/auth/signup/",
+                {"email": email, "password": "a-long-enough-passphrase"},
+                format="json",
+            )
+        answers.append(
+            (response.status_code, response.json()["detail"].replace(email.lower(), "EMAIL"))
+        )
+    assert answers[0] == answers[1]
+    assert answers[0][0] == 201
+    assert User.objects.filter(email__iexact="taken@example.com").count() == 1
+    [to_owner] = [m for m in mail.outbox if m.to == ["taken@example.com"]]
+    assert "already" in to_owner.body.lower()
+    assert "/accounts/confirm-email/" not in to_owner.body
 
 
 def test_signup_rejects_a_non_json_body_without_a_500():
@@ -69,12 +80,14 @@ def test_signup_rejects_a_non_json_body_without_a_500():
 
 
 def test_token_for_right_and_wrong_password():
-    user = UserFactory(email="bo@example.com")
+    UserFactory(email="bo@example.com")
     good = APIClient().post(
         "/api/v1/auth/token/", {"email": "BO@example.com", "password": DEFAULT_PASSWORD}
     )
     assert good.status_code == 200
-    assert good.json()["token"] == user.auth_token.key
+    me = APIClient()
+    me.credentials(HTTP_AUTHORIZATION=f"Token {good.json()['token']}")
+    assert me.get("/api/v1/me/").json()["email"] == "bo@example.com"
 
     bad = APIClient().post("/api/v1/auth/token/", {"email": "bo@example.com", "password": "nope"})
     assert bad.status_code == 400

@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 import pytest
-from allauth.mfa.models import Authenticator
 from django.urls import include, path
 from django.utils import timezone
 from drf_spectacular.drainage import GENERATOR_STATS
@@ -11,6 +10,7 @@ from drf_spectacular.generators import SchemaGenerator
 
 from billing.models import StripeEvent
 from tests.billing.conftest import customer_for, subscription_for
+from tests.conftest import staff_signed_in
 from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -121,9 +121,7 @@ def test_admin_lists_subscriptions_and_events_searchable_by_workspace_and_custom
         stripe_customer_id="cus_findme",
         payload={},
     )
-    staff = UserFactory(is_staff=True, is_superuser=True)
-    Authenticator.objects.create(user=staff, type=Authenticator.Type.TOTP, data={"secret": "x"})
-    client.force_login(staff)
+    staff_signed_in(client, UserFactory(is_staff=True, is_superuser=True))
     for model in ("subscription", "stripeevent", "billingaccount"):
         for query in (workspace.slug, "cus_findme"):
             response = client.get(f"/admin/billing/{model}/", {"q": query})

@@ -42,6 +42,40 @@ def link_in(message, pattern: str) -> str:
     return found.group(0)
 
 
+CONFIRM_LINK = r"https?://\S+/accounts/confirm-email/\S+/"
+
+
+def api_sign_up(portal: str, mailoutbox, *, email: str, password: str) -> str:
+    """An API client's first steps, as a customer takes them: sign up, follow the
+    emailed link to verify the address, then ask for a token. Returns the token."""
+    import requests
+
+    sent_before = len(mailoutbox)
+    signup = requests.post(
+        f"{portal}/api/v1/auth/signup/", json={"email": email, "password": password}, timeout=30
+    )
+    assert signup.status_code == 201, signup.text
+    assert "token" not in signup.json()
+    [mail] = [m for m in mailoutbox[sent_before:] if m.to == [email]]
+    browser = requests.Session()
+    link = link_in(mail, CONFIRM_LINK)
+    browser.get(link, timeout=30).raise_for_status()
+    confirmed = browser.post(
+        link,
+        data={"csrfmiddlewaretoken": browser.cookies["csrftoken"]},
+        headers={"Referer": link},
+        timeout=30,
+    )
+    confirmed.raise_for_status()
+    token = requests.post(
+        f"{portal}/api/v1/auth/token/",
+        json={"email": email, "password": password, "name": "e2e"},
+        timeout=30,
+    )
+    assert token.status_code == 200, token.text
+    return token.json()["token"]
+
+
 def wait_for(condition: Callable[[], object], *, timeout: float, what: str, every: float = 0.2):
     """Poll until `condition()` is truthy and return it; fail saying what never happened."""
     deadline = time.monotonic() + timeout

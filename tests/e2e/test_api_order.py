@@ -12,21 +12,18 @@ import requests
 from PIL import Image
 
 from tests.e2e.fixtures import selfie_bytes
-from tests.e2e.support import wait_for
+from tests.e2e.support import api_sign_up, wait_for
 
 pytestmark = pytest.mark.slow
 
 
-def test_an_api_order_reaches_succeeded_with_its_headshots_stored(portal, start_worker):
+def test_an_api_order_reaches_succeeded_with_its_headshots_stored(portal, start_worker, mailoutbox):
     start_worker()
     api = requests.Session()
-    signup = api.post(
-        f"{portal}/api/v1/auth/signup/",
-        json={"email": "api-client@example.com", "password": "a-long-enough-passphrase"},
-        timeout=30,
+    token = api_sign_up(
+        portal, mailoutbox, email="api-client@example.com", password="a-long-enough-passphrase"
     )
-    assert signup.status_code == 201, signup.text
-    api.headers["Authorization"] = f"Token {signup.json()['token']}"
+    api.headers["Authorization"] = f"Token {token}"
     [workspace] = api.get(f"{portal}/api/v1/me/", timeout=30).json()["workspaces"]
     base = f"{portal}/api/v1/workspaces/{workspace['id']}"
 
@@ -71,11 +68,9 @@ def test_an_api_order_reaches_succeeded_with_its_headshots_stored(portal, start_
     assert len(zipfile.ZipFile(io.BytesIO(archive.content)).namelist()) == 2
 
     # Another customer's token sees none of it.
-    stranger = requests.post(
-        f"{portal}/api/v1/auth/signup/",
-        json={"email": "stranger@example.com", "password": "a-long-enough-passphrase"},
-        timeout=30,
-    ).json()["token"]
+    stranger = api_sign_up(
+        portal, mailoutbox, email="stranger@example.com", password="a-long-enough-passphrase"
+    )
     assert (
         requests.get(
             order_url, headers={"Authorization": f"Token {stranger}"}, timeout=30

@@ -3,13 +3,13 @@
 from datetime import timedelta
 
 import pytest
-from allauth.mfa.models import Authenticator
 from django.utils import timezone
 
 from billing.models import BillingAccount, Subscription
 from billing.plans import Tier
 from generation import services
 from generation.models import Order, Style, WorkerStatus
+from tests.conftest import staff_signed_in
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 from tests.generation import imagefiles
 from tests.generation.worker import deliver
@@ -22,21 +22,14 @@ def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-def with_totp(user):
-    """Staff pass the admin's two-factor gate only with an authenticator."""
-    Authenticator.objects.create(user=user, type=Authenticator.Type.TOTP, data={"secret": "x"})
-    return user
-
-
 @pytest.fixture
 def staff(db):
-    return with_totp(UserFactory(is_staff=True, is_superuser=True))
+    return UserFactory(is_staff=True, is_superuser=True)
 
 
 @pytest.fixture
 def staff_client(client, staff):
-    client.force_login(staff)
-    return client
+    return staff_signed_in(client, staff)
 
 
 def make_style(slug: str, tier: str = Tier.FREE) -> Style:

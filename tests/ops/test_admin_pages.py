@@ -14,7 +14,7 @@ from generation import services
 from generation.models import Headshot, Order, WorkerStatus
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 
-from .conftest import place_order, with_totp
+from .conftest import place_order
 
 pytestmark = pytest.mark.django_db
 
@@ -116,7 +116,7 @@ def test_the_order_page_shows_headshot_thumbnails_staff_can_open(staff_client, s
 
 def test_thumbnails_are_refused_to_non_staff(client, seeded):
     order, headshot = seeded["succeeded"], seeded["headshot"]
-    client.force_login(with_totp(UserFactory()))
+    client.force_login(UserFactory())
 
     response = client.get(reverse("admin:generation_order_thumbnail", args=[order.pk, headshot.pk]))
 

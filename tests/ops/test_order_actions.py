@@ -13,10 +13,11 @@ from django_q.models import OrmQ
 from generation import services
 from generation.models import Order, QuotaUsage, SourcePhoto
 from headshot_site.api_errors import PaymentRequired
+from tests.conftest import staff_signed_in
 from tests.factories import UserFactory
 from tests.generation.worker import deliver
 
-from .conftest import failed_order, place_order, with_totp
+from .conftest import failed_order, place_order
 
 pytestmark = pytest.mark.django_db
 
@@ -206,9 +207,9 @@ def test_give_back_quota_never_exceeds_what_was_delivered(staff_client, workspac
 def test_staff_without_the_operate_permission_cannot_run_order_actions(
     client, workspace, user, django_capture_on_commit_callbacks
 ):
-    viewer = with_totp(UserFactory(is_staff=True))
+    viewer = UserFactory(is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_order"))
-    client.force_login(viewer)
+    staff_signed_in(client, viewer)
     order = failed_order(workspace, user)
     OrmQ.objects.all().delete()
 
