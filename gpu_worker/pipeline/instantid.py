@@ -380,11 +380,31 @@ def seeded_noise(seeds: list[int], shape: tuple[int, int, int]) -> torch.Tensor:
 # --- The whole generator ------------------------------------------------------------------
 
 
+def weights_format(component: Path) -> tuple[str | None, bool]:
+    """How one component folder's weights are stored: the variant ("fp16" for
+    ``*.fp16.*`` and sharded ``*.fp16-00001-of-0000N.*``) and whether they are
+    safetensors (else ``.bin``, which diffusers reads with ``weights_only``).
+
+    diffusers must be told both: left to guess, it looks for a sharded ``.bin``
+    folder's index under the safetensors name and fails.
+    """
+    names = [path.name for path in component.iterdir()] if component.is_dir() else []
+    variant = "fp16" if any(".fp16." in name or ".fp16-" in name for name in names) else None
+    return variant, any(name.endswith(".safetensors") for name in names)
+
+
 def load_base_pipeline(
     base: Path, *, config_dir: Path, controlnet: ControlNetModel, dtype: torch.dtype
 ) -> StableDiffusionXLControlNetPipeline:
-    """SDXL from a diffusers folder, or from one ``.safetensors`` file described by ``config_dir``."""
+    """SDXL, or a fine-tune of it, in any of the forms fine-tunes are published in.
+
+    A diffusers folder, sharded or not, fp16 variant or not, safetensors or ``.bin``;
+    or one ``.safetensors`` file in the original (LDM) layout, whose shapes
+    ``config_dir`` describes.
+    """
     if base.is_file():
+        if base.suffix != ".safetensors":
+            raise ValueError(f"{base}: a single-file checkpoint must be a .safetensors file")
         return StableDiffusionXLControlNetPipeline.from_single_file(
             str(base),
             config=str(config_dir),
@@ -392,13 +412,25 @@ def load_base_pipeline(
             dtype=dtype,
             local_files_only=True,
         )
-    fp16_weights = (base / "unet" / "diffusion_pytorch_model.fp16.safetensors").is_file()
+    # The UNet and VAE are loaded on their own, each in its own format (a fine-tune may
+    # ship a .bin UNet beside safetensors text encoders); the text encoders' loader
+    # (transformers) finds either format by itself.
+    diffusers_models = {}
+    for name, model_class in (("unet", UNet2DConditionModel), ("vae", AutoencoderKL)):
+        variant, safetensors = weights_format(base / name)
+        diffusers_models[name] = model_class.from_pretrained(
+            base / name,
+            variant=variant,
+            use_safetensors=safetensors,
+            dtype=dtype,
+            local_files_only=True,
+        )
     return StableDiffusionXLControlNetPipeline.from_pretrained(
         base,
         controlnet=controlnet,
+        **diffusers_models,
         dtype=dtype,
-        variant="fp16" if fp16_weights else None,
-        use_safetensors=True,
+        variant=weights_format(base / "text_encoder")[0],
         local_files_only=True,
     )
 
