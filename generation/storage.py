@@ -2,10 +2,12 @@
 
 The one place that knows how django-storages' S3Storage reaches its bucket: the purge
 deletes a thousand keys with one DeleteObjects call there, instead of a round trip per
-key, and reads S3's per-key result.
+key, and reads S3's per-key result. Other storages (local files) delete one name per
+call, from parallel threads.
 """
 
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 from django.core.files.storage import Storage, default_storage
 from storages.backends.s3 import S3Storage
@@ -13,6 +15,11 @@ from storages.utils import clean_name
 
 # DeleteObjects takes at most this many keys per request.
 S3_DELETE_BATCH = 1000
+
+# One file at a time, each unlink of a file already on disk waits for its own journal
+# commit (about 3 ms on the benchmark's disk); deleted side by side they share commits and
+# go some 40 times faster (bench.purge measures it).
+DELETE_THREADS = 16
 
 
 def storage_delete_many(names: Iterable[str], *, storage: Storage | None = None) -> dict[str, str]:
@@ -27,14 +34,20 @@ def storage_delete_many(names: Iterable[str], *, storage: Storage | None = None)
     # default_storage is a lazy proxy; isinstance sees the configured backend's class.
     if isinstance(storage, S3Storage):
         return _s3_delete_many(storage, names)
-    failed = {}
-    for name in names:
-        try:
-            storage.delete(name)
-        # Any backend error (OS, network) means the same thing here: try again later.
-        except Exception as error:
-            failed[name] = _describe(error)
-    return failed
+    if not names:
+        return {}
+    with ThreadPoolExecutor(min(DELETE_THREADS, len(names))) as pool:
+        errors = pool.map(lambda name: _delete_one(storage, name), names)
+        return {name: error for name, error in zip(names, errors, strict=True) if error}
+
+
+def _delete_one(storage: Storage, name: str) -> str:
+    try:
+        storage.delete(name)
+    # Any backend error (OS, network) means the same thing here: try again later.
+    except Exception as error:
+        return _describe(error)
+    return ""
 
 
 def _s3_delete_many(storage: S3Storage, names: list[str]) -> dict[str, str]:
