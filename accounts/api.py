@@ -1,6 +1,7 @@
 from allauth.account.adapter import get_adapter as get_account_adapter
 from allauth.mfa.utils import is_mfa_enabled
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
@@ -12,7 +13,7 @@ from billing.plans import entitlements
 
 from . import services
 from .access import access_membership_by_id, workspaces_for_user
-from .models import Membership, PersonalAccessToken, Role, Workspace
+from .models import Membership, OutgoingEmail, PersonalAccessToken, Role, Workspace
 
 
 class CredentialsSerializer(serializers.Serializer):
@@ -267,13 +268,20 @@ class InvitationSerializer(serializers.Serializer):
     email = serializers.EmailField()
     role = serializers.CharField()
     expires_at = serializers.DateTimeField()
+    email_status = serializers.ChoiceField(
+        choices=OutgoingEmail.Status.choices,
+        help_text="`failed` when every attempt to email the invitation failed: send it again "
+        "with POST .../invitations/{id}/resend/.",
+    )
 
 
 class InvitationListView(APIView):
     @extend_schema(responses=InvitationSerializer(many=True))
     def get(self, request, wid: int):
         workspace = access_membership_by_id(request.user, wid, min_role=Role.ADMIN).workspace
-        pending = workspace.invitations.filter(accepted_at=None, revoked_at=None)
+        pending = workspace.invitations.filter(accepted_at=None, revoked_at=None).select_related(
+            "email_message"
+        )
         return Response(InvitationSerializer(pending, many=True).data)
 
     @extend_schema(request=InvitationCreateSerializer, responses={201: InvitationSerializer})
@@ -285,3 +293,14 @@ class InvitationListView(APIView):
             workspace=workspace, invited_by=request.user, **data.validated_data
         )
         return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
+
+
+class InvitationResendView(APIView):
+    @extend_schema(request=None, responses={200: InvitationSerializer})
+    def post(self, request, wid: int, invitation_id: int):
+        workspace = access_membership_by_id(request.user, wid, min_role=Role.ADMIN).workspace
+        invitation = workspace.invitations.filter(pk=invitation_id).first()
+        if invitation is None:
+            raise Http404("No such invitation.")
+        invitation = services.invitation_resend(invitation=invitation, sent_by=request.user)
+        return Response(InvitationSerializer(invitation).data)

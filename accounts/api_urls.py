@@ -15,4 +15,9 @@ urlpatterns = [
         api.InvitationListView.as_view(),
         name="api_workspace_invitations",
     ),
+    path(
+        "workspaces/<int:wid>/invitations/<int:invitation_id>/resend/",
+        api.InvitationResendView.as_view(),
+        name="api_invitation_resend",
+    ),
 ]

@@ -139,6 +139,35 @@ class Membership(models.Model):
         return ROLE_RANK[Role(self.role)] >= ROLE_RANK[Role(minimum)]
 
 
+class OutgoingEmail(models.Model):
+    """One email on its way out: sent by a queued task (accounts.tasks.email_send),
+    retried with a growing pause, and marked failed when every attempt has failed.
+
+    The body is dropped once sent: it may hold a sign-in or invitation link."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    to = models.EmailField()
+    subject = models.CharField(max_length=255)
+    body = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.subject} to {self.to} ({self.status})"
+
+
 def _invitation_key() -> str:
     return secrets.token_urlsafe(24)
 
@@ -164,6 +193,10 @@ class Invitation(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # The latest email of this invitation; a re-send replaces it.
+    email_message = models.ForeignKey(
+        OutgoingEmail, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -186,6 +219,11 @@ class Invitation(models.Model):
     @property
     def is_expired(self) -> bool:
         return timezone.now() >= self.expires_at
+
+    @property
+    def email_status(self) -> str:
+        message = self.email_message
+        return message.status if message is not None else OutgoingEmail.Status.QUEUED
 
 
 class PersonalAccessToken(AbstractAuthToken):

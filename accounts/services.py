@@ -12,7 +12,6 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
@@ -24,6 +23,7 @@ from django.utils.text import slugify
 from billing.models import PlanCode
 from billing.plans import entitlements
 
+from .emails import email_queue
 from .models import (
     Invitation,
     Membership,
@@ -204,14 +204,14 @@ def invitation_url(invitation: Invitation) -> str:
     return f"{settings.SITE_URL}{path}"
 
 
-def _send_invitation_email(invitation: Invitation) -> None:
+def _queue_invitation_email(invitation: Invitation) -> None:
     context = {"invitation": invitation, "url": invitation_url(invitation)}
-    send_mail(
+    invitation.email_message = email_queue(
+        to=invitation.email,
         subject=f"[{settings.SITE_NAME}] You're invited to {invitation.workspace.name}",
-        message=render_to_string("accounts/email/invitation.txt", context),
-        from_email=None,
-        recipient_list=[invitation.email],
+        body=render_to_string("accounts/email/invitation.txt", context),
     )
+    invitation.save(update_fields=["email_message"])
 
 
 def invitation_create(
@@ -246,7 +246,31 @@ def invitation_create(
         invitation = Invitation.objects.create(
             workspace=workspace, email=email, role=role, invited_by=invited_by
         )
-        transaction.on_commit(lambda: _send_invitation_email(invitation))
+        _queue_invitation_email(invitation)
+    return invitation
+
+
+def invitation_resend(*, invitation: Invitation, sent_by: User) -> Invitation:
+    """Email a pending invitation again (after its email failed, say), with the same link."""
+    membership = Membership.objects.filter(
+        workspace_id=invitation.workspace_id, user=sent_by
+    ).first()
+    if membership is None or not membership.has_role(Role.ADMIN):
+        raise PermissionDenied("Only owners and admins can send invitations.")
+    with transaction.atomic():
+        invitation = (
+            Invitation.objects.select_for_update().select_related("workspace").get(pk=invitation.pk)
+        )
+        if not invitation.is_pending:
+            raise ValidationError(
+                "This invitation was already accepted or withdrawn.", code="invitation_closed"
+            )
+        if invitation.is_expired:
+            raise ValidationError(
+                "This invitation has expired. Withdraw it and invite again.",
+                code="invitation_expired",
+            )
+        _queue_invitation_email(invitation)
     return invitation
 
 

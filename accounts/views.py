@@ -60,7 +60,9 @@ def workspace_members(request, workspace_slug: str):
         "workspace": workspace,
         "membership": membership,
         "members": workspace.memberships.select_related("user").order_by("created_at"),
-        "invitations": workspace.invitations.filter(accepted_at=None, revoked_at=None),
+        "invitations": workspace.invitations.filter(
+            accepted_at=None, revoked_at=None
+        ).select_related("email_message"),
         "can_manage": can_manage,
         "form": form,
     }
@@ -76,6 +78,22 @@ def invitation_revoke(request, workspace_slug: str, invitation_id: int):
     invitation = get_object_or_404(workspace.invitations, pk=invitation_id)
     services.invitation_revoke(invitation=invitation, revoked_by=request.user)
     messages.info(request, f"The invitation to {invitation.email} was withdrawn.")
+    return redirect("workspace_members", workspace_slug=workspace.slug)
+
+
+@login_required
+@require_POST
+def invitation_resend(request, workspace_slug: str, invitation_id: int):
+    workspace = access_membership_by_slug(
+        request.user, workspace_slug, min_role=Role.ADMIN
+    ).workspace
+    invitation = get_object_or_404(workspace.invitations, pk=invitation_id)
+    try:
+        services.invitation_resend(invitation=invitation, sent_by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"The invitation to {invitation.email} is on its way again.")
     return redirect("workspace_members", workspace_slug=workspace.slug)
 
 

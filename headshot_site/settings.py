@@ -235,6 +235,10 @@ else:
     EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
     EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Headshot Studio <hello@headshots.localhost>")
+# Emails go out from the task queue (accounts.emails): a failed send is retried after
+# EMAIL_RETRY_SECONDS, doubling each time, until EMAIL_MAX_ATTEMPTS attempts were made.
+EMAIL_MAX_ATTEMPTS = int(env("EMAIL_MAX_ATTEMPTS", "5"))
+EMAIL_RETRY_SECONDS = int(env("EMAIL_RETRY_SECONDS", "60"))
 
 # django-allauth: email is the login, verification mandatory.
 ACCOUNT_LOGIN_METHODS = {"email"}

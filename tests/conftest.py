@@ -36,6 +36,15 @@ def _private_media(settings, tmp_path):
     }
 
 
+@pytest.fixture(autouse=True)
+def _emails_sent_inline(monkeypatch):
+    """Queued tasks (emails) run inline, so a test reads what was sent in mail.outbox.
+    GPU work is never inline: its enqueue says sync=False."""
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", True)
+
+
 @pytest.fixture
 def user(db):
     return UserFactory()

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.emails import email_queue
 from accounts.models import User, Workspace
 from billing.plans import Tier, entitlements
 from headshot_site.api_errors import PaymentRequired
@@ -154,7 +154,7 @@ def order_finish(order: Order, *, status: str, code: str = "", message: str = ""
     order.save()
     if status != Order.Status.CANCELED:
         order_id = order.pk
-        transaction.on_commit(lambda: _send_finished_email(order_id))
+        transaction.on_commit(lambda: _queue_finished_email(order_id))
 
 
 def order_cancel(*, order: Order) -> Order:
@@ -289,7 +289,7 @@ def order_requeue(order: Order) -> None:
     transaction.on_commit(lambda: order_send_to_queue(order_id, queue_name))
 
 
-def _send_finished_email(order_id: int) -> None:
+def _queue_finished_email(order_id: int) -> None:
     order = (
         Order.all_workspaces_unscoped.select_related("workspace", "placed_by")
         .filter(pk=order_id)
@@ -306,14 +306,14 @@ def _send_finished_email(order_id: int) -> None:
     else:
         subject = f"[{settings.SITE_NAME}] Your headshot order could not be finished"
     try:
-        send_mail(
+        email_queue(
+            to=order.placed_by.email,
             subject=subject,
-            message=render_to_string("generation/email/order_finished.txt", context),
-            from_email=None,
-            recipient_list=[order.placed_by.email],
+            body=render_to_string("generation/email/order_finished.txt", context),
         )
-    # The order is already finished and committed; a mail outage must not undo that.
+    # The order is already finished and committed; failing to queue its email must not
+    # reach the worker as if the order had failed.
     except Exception:
         logger.exception(
-            "Order %s: finished email could not be sent", order_id, extra={"order_id": order_id}
+            "Order %s: finished email could not be queued", order_id, extra={"order_id": order_id}
         )
