@@ -8,6 +8,9 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from billing.plans import entitlements
+from headshot_site.api_errors import answering
+from headshot_site.openapi import error_response
+from headshot_site.serializer_fields import TextField, has_visible_text
 
 from . import services
 from .access import access_membership_by_id, workspaces_for_user
@@ -15,11 +18,21 @@ from .models import Membership, Role, Workspace
 
 
 class CredentialsSerializer(serializers.Serializer):
-    email = serializers.CharField(max_length=254)
-    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    email = serializers.EmailField(max_length=254)
+    password = TextField(max_length=128, trim_whitespace=False)
 
 
 TokenSerializer = inline_serializer("Token", {"token": serializers.CharField()})
+
+
+# Django's password validators name their refusals with these codes.
+SIGNUP_REFUSALS = (
+    "email_taken",
+    "password_too_short",
+    "password_too_common",
+    "password_entirely_numeric",
+    "password_too_similar",
+)
 
 
 class CredentialsView(APIView):
@@ -37,7 +50,10 @@ class CredentialsView(APIView):
 
 
 class SignupView(CredentialsView):
-    @extend_schema(request=CredentialsSerializer, responses={201: TokenSerializer})
+    @extend_schema(
+        request=CredentialsSerializer,
+        responses={201: TokenSerializer, 400: error_response(*SIGNUP_REFUSALS)},
+    )
     def post(self, request):
         credentials = self.credentials(request)
         user = services.user_signup(
@@ -48,7 +64,10 @@ class SignupView(CredentialsView):
 
 
 class TokenView(CredentialsView):
-    @extend_schema(request=CredentialsSerializer, responses={200: TokenSerializer})
+    @extend_schema(
+        request=CredentialsSerializer,
+        responses={200: TokenSerializer, 400: error_response("invalid_credentials")},
+    )
     def post(self, request):
         credentials = self.credentials(request)
         user = authenticate(
@@ -118,7 +137,7 @@ class MeView(APIView):
 
 
 class WorkspaceCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = TextField(max_length=100, validators=[has_visible_text])
 
 
 class WorkspaceListView(APIView):
@@ -148,7 +167,7 @@ class WorkspaceDetailView(APIView):
 
 
 class InvitationCreateSerializer(serializers.Serializer):
-    email = serializers.CharField(max_length=254)
+    email = serializers.EmailField(max_length=254)
     role = serializers.ChoiceField(choices=[Role.MEMBER, Role.ADMIN], default=Role.MEMBER)
 
 
@@ -159,6 +178,9 @@ class InvitationSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField()
 
 
+INVITATION_CONFLICTS = ("personal_workspace", "already_member", "already_invited")
+
+
 class InvitationListView(APIView):
     @extend_schema(responses=InvitationSerializer(many=True))
     def get(self, request, wid: int):
@@ -166,12 +188,21 @@ class InvitationListView(APIView):
         pending = workspace.invitations.filter(accepted_at=None, revoked_at=None)
         return Response(InvitationSerializer(pending, many=True).data)
 
-    @extend_schema(request=InvitationCreateSerializer, responses={201: InvitationSerializer})
+    @extend_schema(
+        request=InvitationCreateSerializer,
+        responses={
+            201: InvitationSerializer,
+            409: error_response(*INVITATION_CONFLICTS),
+        },
+        description="Invite someone by email (owners and admins). 409 when the workspace "
+        "is a personal one, or the address is already a member or already invited.",
+    )
     def post(self, request, wid: int):
         workspace = access_membership_by_id(request.user, wid).workspace
         data = InvitationCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        invitation = services.invitation_create(
-            workspace=workspace, invited_by=request.user, **data.validated_data
-        )
+        with answering(conflict=INVITATION_CONFLICTS):
+            invitation = services.invitation_create(
+                workspace=workspace, invited_by=request.user, **data.validated_data
+            )
         return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
