@@ -1,8 +1,8 @@
 """schemathesis fuzzes the live API from its own OpenAPI schema, with every check.
 
 A real gunicorn process (DEBUG off, as deployed) serves the test database over HTTP on
-a free loopback port, with billing pointed at the Stripe-shaped server, so every answer
-the schema promises can really happen. The caller is a verified user whose workspace
+a free loopback port, with billing pointed at the Stripe-shaped server (without it,
+billing answers 503, and any 5xx fails the run). The caller is a verified user whose workspace
 holds a selfie and a delivered order, and who authenticates with a token from
 `/auth/token/`. The run is seeded and bounded (examples per operation), so it is the
 same run every time. Throttle rates are raised for this server only: a 429 stays
@@ -12,6 +12,7 @@ documented, but a fuzzer that meets one would be testing the clock, not the API.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
 import subprocess
@@ -33,6 +34,8 @@ MAX_EXAMPLES = 12
 PREMIUM_PRICE = "price_premium_fuzz"
 TEAM_PRICE = "price_team_fuzz"
 VENV_BIN = Path(sys.executable).parent
+# The run's JSON report and its console output are kept here for the record.
+ARTIFACTS = REPO / "tests" / "artifacts" / "schemathesis"
 
 
 def _free_port() -> int:
@@ -156,7 +159,8 @@ checks.positive_data_acceptance.expected-statuses = [
 
 
 def test_the_live_api_conforms_to_its_schema(api_server, tmp_path):
-    report = tmp_path / "schemathesis.json"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    report = ARTIFACTS / "report.json"
     config = tmp_path / "schemathesis.toml"
     config.write_text(CONFIG.format(**api_server))
     command = [
@@ -179,5 +183,17 @@ def test_the_live_api_conforms_to_its_schema(api_server, tmp_path):
     run = subprocess.run(
         command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
     )
+    (ARTIFACTS / "output.txt").write_text(run.stdout + run.stderr)
     print(run.stdout)
     assert run.returncode == 0, run.stdout + run.stderr + api_server["log"].read_text()
+    outcome = json.loads(report.read_text())
+    cases = outcome["test_cases"]
+    print(
+        f"schemathesis {outcome['schemathesis_version']}, seed {outcome['seed']}: "
+        f"{cases['generated']} cases over {outcome['operations']['tested']} operations, "
+        f"{cases['with_failures']} with failures, {cases['errored']} errored"
+    )
+    assert outcome["complete"] and outcome["operations"]["tested"] == outcome["operations"]["total"]
+    assert all(phase["status"] != "failure" for phase in outcome["phases"].values())
+    assert cases["with_failures"] == 0 and cases["errored"] == 0
+    assert cases["generated"] > 20 * outcome["operations"]["tested"]
