@@ -42,6 +42,22 @@ DESCRIPTIONS = {
     503: "A service this operation needs is unavailable; try again later.",
 }
 
+# DRF sends these with its 401 and 429 answers.
+HEADERS = {
+    401: {
+        "WWW-Authenticate": {
+            "schema": {"type": "string"},
+            "description": "The scheme to authenticate with: `Token`.",
+        }
+    },
+    429: {
+        "Retry-After": {
+            "schema": {"type": "integer", "minimum": 0},
+            "description": "Seconds until the throttle lets the next request through.",
+        }
+    },
+}
+
 
 def error_schema(codes) -> dict:
     return {
@@ -89,6 +105,7 @@ class ErrorDocumentingAutoSchema(AutoSchema):
                 responses[key] = {
                     "description": DESCRIPTIONS[status_code],
                     "content": {"application/json": {"schema": error_schema(codes)}},
+                    **({"headers": HEADERS[status_code]} if status_code in HEADERS else {}),
                 }
                 continue
             known = _error_codes(documented)

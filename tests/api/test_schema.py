@@ -76,6 +76,12 @@ def test_throttled_operations_document_429_and_others_do_not(schema):
     }
 
 
+def test_throttle_and_authentication_answers_document_their_headers(schema):
+    order_create = schema["paths"]["/api/v1/workspaces/{wid}/orders/"]["post"]["responses"]
+    assert set(order_create["429"]["headers"]) == {"Retry-After"}
+    assert set(order_create["401"]["headers"]) == {"WWW-Authenticate"}
+
+
 def test_view_specific_errors_are_merged_with_the_generic_ones(schema):
     order_create = schema["paths"]["/api/v1/workspaces/{wid}/orders/"]["post"]
     assert error_codes(order_create, 402) == ["quota_exceeded", "upgrade_required"]
