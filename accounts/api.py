@@ -182,7 +182,10 @@ INVITATION_CONFLICTS = ("personal_workspace", "already_member", "already_invited
 
 
 class InvitationListView(APIView):
-    @extend_schema(responses=InvitationSerializer(many=True))
+    @extend_schema(
+        responses={200: InvitationSerializer(many=True), 403: error_response("permission_denied")},
+        description="Pending invitations (owners and admins).",
+    )
     def get(self, request, wid: int):
         workspace = access_membership_by_id(request.user, wid, min_role=Role.ADMIN).workspace
         pending = workspace.invitations.filter(accepted_at=None, revoked_at=None)

@@ -3,8 +3,8 @@
 Which errors an operation can answer follows from what the view is made of, so the
 schema derives them rather than each view listing them: a request body or query
 parameters can be refused (400, and 415 for a body in a media type the view does not
-parse), an authenticator can refuse credentials (401), a permission can refuse the
-caller (403), a path id can name nothing the caller may see (404), a throttle can run
+parse), an authenticator can refuse credentials (401), a permission or the CSRF check
+of session authentication can refuse the caller (403), a path id can name nothing the caller may see (404), a throttle can run
 out (429). Views add what only they can answer (402, 409, 503...) with
 `error_response(...)` in `extend_schema`, and the codes they name are merged with the
 generic ones. Every error body has the one shape of `headshot_site.api_errors`.
@@ -15,7 +15,7 @@ from __future__ import annotations
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -108,15 +108,17 @@ class ErrorDocumentingAutoSchema(AutoSchema):
                     **({"headers": HEADERS[status_code]} if status_code in HEADERS else {}),
                 }
                 continue
-            known = _error_codes(documented)
-            if known is None:
-                raise ValueError(
-                    f"{self.method} {self.path} documents {status_code} without the error "
-                    "body; use headshot_site.openapi.error_response"
-                )
+            known = _error_codes(documented) or []
             documented["content"]["application/json"]["schema"] = error_schema([*known, *codes])
         for key, documented in responses.items():
-            if int(key) >= 400 and not documented.get("description"):
+            if int(key) < 400:
+                continue
+            if _error_codes(documented) is None:
+                raise ValueError(
+                    f"{self.method} {self.path} documents {key} without the error body; "
+                    "use headshot_site.openapi.error_response"
+                )
+            if not documented.get("description"):
                 documented["description"] = DESCRIPTIONS.get(int(key), "")
         return operation
 
@@ -129,15 +131,24 @@ class ErrorDocumentingAutoSchema(AutoSchema):
         elif any(parameter["in"] == "query" for parameter in parameters):
             errors[400] = ("invalid",)
         authenticators = self.view.get_authenticators()
-        if any(
+        challenges = any(
             authenticator.authenticate_header(self.view.request) for authenticator in authenticators
-        ):
+        )
+        if challenges:
             errors[401] = GENERIC_CODES[401]
-        guarded = any(not isinstance(p, AllowAny) for p in self.view.get_permissions())
+        # IsAuthenticated refuses only the anonymous, who get a 401 when an authenticator
+        # can challenge them; any other permission can refuse a signed-in caller. Role
+        # checks inside a view (accounts.access) are declared by the view itself.
+        refusing = [
+            permission
+            for permission in self.view.get_permissions()
+            if not isinstance(permission, AllowAny)
+            and not (challenges and type(permission) is IsAuthenticated)
+        ]
         csrf_checked = self.method in UNSAFE_METHODS and any(
             isinstance(authenticator, SessionAuthentication) for authenticator in authenticators
         )
-        if guarded or csrf_checked:
+        if refusing or csrf_checked:
             errors[403] = GENERIC_CODES[403]
         if any(parameter["in"] == "path" for parameter in parameters):
             errors[404] = GENERIC_CODES[404]

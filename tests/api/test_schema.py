@@ -12,6 +12,8 @@ from tests.conftest import api_client_for
 pytestmark = pytest.mark.django_db
 
 METHODS = {"get", "post", "put", "patch", "delete"}
+# Reads that a member without the admin role is refused (accounts.access role checks).
+ROLE_GUARDED_READS = {"/api/v1/workspaces/{wid}/invitations/"}
 
 
 @pytest.fixture
@@ -52,7 +54,8 @@ def test_statuses_follow_from_what_each_view_is_made_of(schema):
         label = f"{method} {path}"
         if operation.get("security") and {} not in operation["security"]:
             assert error_codes(operation, 401) == ["authentication_failed", "not_authenticated"]
-            assert "403" in responses, label
+            # Session authentication's CSRF check can refuse any unsafe method.
+            assert ("403" in responses) == (method != "GET" or path in ROLE_GUARDED_READS), label
         if any(parameter["in"] == "path" for parameter in parameters):
             assert "not_found" in error_codes(operation, 404), label
         if "requestBody" in operation:
