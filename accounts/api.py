@@ -10,6 +10,9 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from billing.plans import entitlements
+from headshot_site.api_errors import answering
+from headshot_site.openapi import error_response
+from headshot_site.serializer_fields import TextField, has_visible_text
 
 from . import services
 from .access import access_membership_by_id, workspaces_for_user
@@ -17,8 +20,8 @@ from .models import Membership, OutgoingEmail, PersonalAccessToken, Role, Worksp
 
 
 class CredentialsSerializer(serializers.Serializer):
-    email = serializers.CharField(max_length=254)
-    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    email = serializers.EmailField(max_length=254)
+    password = TextField(max_length=128, trim_whitespace=False)
 
 
 class TokenRequestSerializer(CredentialsSerializer):
@@ -66,6 +69,15 @@ def _new_token_answer(token: PersonalAccessToken, secret: str) -> dict:
     return {**TokenSerializer(token).data, "token": secret}
 
 
+# Django's password validators name their refusals with these codes.
+SIGNUP_REFUSALS = (
+    "password_too_short",
+    "password_too_common",
+    "password_entirely_numeric",
+    "password_too_similar",
+)
+
+
 class CredentialsView(APIView):
     """Takes an email and a password from anyone; throttled against guessing."""
 
@@ -83,7 +95,7 @@ class CredentialsView(APIView):
 class SignupView(CredentialsView):
     @extend_schema(
         request=CredentialsSerializer,
-        responses={201: SignupAnswerSerializer},
+        responses={201: SignupAnswerSerializer, 400: error_response(*SIGNUP_REFUSALS)},
         description=(
             "Creates the account and emails a link to verify the address; no token is "
             "given until the address is verified. An address that already has an "
@@ -109,7 +121,11 @@ class SignupView(CredentialsView):
 class TokenView(CredentialsView):
     @extend_schema(
         request=TokenRequestSerializer,
-        responses={200: NewTokenSerializer},
+        responses={
+            200: NewTokenSerializer,
+            400: error_response("invalid_credentials", "email_unverified", "mfa_required"),
+            429: error_response("too_many_login_attempts", "throttled"),
+        },
         description=(
             "Makes a new personal access token from an email and password. Failed "
             "attempts count against the account exactly as on the portal's login "
@@ -229,7 +245,7 @@ class MeView(APIView):
 
 
 class WorkspaceCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = TextField(max_length=100, validators=[has_visible_text])
 
 
 class WorkspaceListView(APIView):
@@ -259,7 +275,7 @@ class WorkspaceDetailView(APIView):
 
 
 class InvitationCreateSerializer(serializers.Serializer):
-    email = serializers.CharField(max_length=254)
+    email = serializers.EmailField(max_length=254)
     role = serializers.ChoiceField(choices=[Role.MEMBER, Role.ADMIN], default=Role.MEMBER)
 
 
@@ -275,8 +291,14 @@ class InvitationSerializer(serializers.Serializer):
     )
 
 
+INVITATION_CONFLICTS = ("personal_workspace", "already_member", "already_invited")
+
+
 class InvitationListView(APIView):
-    @extend_schema(responses=InvitationSerializer(many=True))
+    @extend_schema(
+        responses={200: InvitationSerializer(many=True), 403: error_response("permission_denied")},
+        description="Pending invitations (owners and admins).",
+    )
     def get(self, request, wid: int):
         workspace = access_membership_by_id(request.user, wid, min_role=Role.ADMIN).workspace
         pending = workspace.invitations.filter(accepted_at=None, revoked_at=None).select_related(
@@ -284,14 +306,23 @@ class InvitationListView(APIView):
         )
         return Response(InvitationSerializer(pending, many=True).data)
 
-    @extend_schema(request=InvitationCreateSerializer, responses={201: InvitationSerializer})
+    @extend_schema(
+        request=InvitationCreateSerializer,
+        responses={
+            201: InvitationSerializer,
+            409: error_response(*INVITATION_CONFLICTS),
+        },
+        description="Invite someone by email (owners and admins). 409 when the workspace "
+        "is a personal one, or the address is already a member or already invited.",
+    )
     def post(self, request, wid: int):
         workspace = access_membership_by_id(request.user, wid).workspace
         data = InvitationCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        invitation = services.invitation_create(
-            workspace=workspace, invited_by=request.user, **data.validated_data
-        )
+        with answering(conflict=INVITATION_CONFLICTS):
+            invitation = services.invitation_create(
+                workspace=workspace, invited_by=request.user, **data.validated_data
+            )
         return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
 

@@ -10,18 +10,21 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
+    OpenApiRequest,
     OpenApiResponse,
     extend_schema,
     inline_serializer,
 )
 from rest_framework import generics, serializers, status
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts.access import access_membership_by_id
+from headshot_site.api_errors import Conflict, answering
+from headshot_site.openapi import error_response
 
 from . import selectors, services
 from .serializers import (
@@ -34,13 +37,15 @@ from .serializers import (
     order_payload,
 )
 
-ErrorSerializer = inline_serializer(
-    "Error",
-    {
-        "error": inline_serializer(
-            "ErrorBody", {"code": serializers.CharField(), "message": serializers.CharField()}
-        )
-    },
+UPLOAD_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "image/heif")
+IMAGE_ERRORS = error_response(
+    "image_required",
+    "file_too_large",
+    "too_many_pixels",
+    "too_small",
+    "not_an_image",
+    "unsupported_format",
+    "truncated_image",
 )
 
 
@@ -59,6 +64,16 @@ def open_headshot(headshot, *, thumbnail: bool = False):
         return field.open("rb")
     except FileNotFoundError:
         raise Http404("This headshot is no longer stored.") from None
+
+
+def _query_flag(request, name: str) -> bool:
+    """A boolean query parameter: absent is false, anything but a boolean is a 400."""
+    if name not in request.query_params:
+        return False
+    try:
+        return serializers.BooleanField().run_validation(request.query_params[name])
+    except serializers.ValidationError as error:
+        raise serializers.ValidationError({name: error.detail}) from None
 
 
 class WorkspaceAPIView(APIView):
@@ -118,7 +133,7 @@ class WorkspaceStyleListView(WorkspaceAPIView):
 
 
 class PhotoListView(WorkspaceAPIView):
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser]
     throttle_scope = "upload"
 
     @extend_schema(responses=PhotoSerializer(many=True), description="Your selfies not yet purged.")
@@ -127,8 +142,11 @@ class PhotoListView(WorkspaceAPIView):
         return Response(PhotoSerializer(photos, many=True).data)
 
     @extend_schema(
-        request=PhotoUploadSerializer,
-        responses={201: PhotoSerializer, 400: ErrorSerializer},
+        request=OpenApiRequest(
+            PhotoUploadSerializer,
+            encoding={"image": {"contentType": ", ".join(UPLOAD_CONTENT_TYPES)}},
+        ),
+        responses={201: PhotoSerializer, 400: IMAGE_ERRORS},
         description="Upload a selfie. It is cleaned of metadata, encrypted, and deleted "
         "24 hours later (purge_at).",
     )
@@ -191,24 +209,32 @@ class OrderListView(WorkspaceAPIView, generics.GenericAPIView):
 
     @extend_schema(
         request=OrderCreateSerializer,
-        responses={201: OrderSerializer, 400: ErrorSerializer, 402: ErrorSerializer},
+        responses={
+            201: OrderSerializer,
+            400: error_response("unknown_style", "styles_required", "style_not_allowed"),
+            402: error_response("quota_exceeded", "upgrade_required"),
+            404: error_response("photo_not_found"),
+            409: error_response("photo_expired"),
+        },
         description="Place an order: one selfie, one or more styles, `per_style` headshots "
         "of each. 402 with code `quota_exceeded` or `upgrade_required` when the plan does "
-        "not cover it.",
+        "not cover it; 404 `photo_not_found` when the selfie is not one of yours (or is "
+        "purged), 409 `photo_expired` when it is past its purge time.",
     )
     def post(self, request, wid: int):
         data = OrderCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        photo = selectors.photo_for_order(
-            workspace=self.workspace, user=request.user, photo_id=data.validated_data["photo"]
-        )
-        order = services.order_create(
-            workspace=self.workspace,
-            user=request.user,
-            photo=photo,
-            style_slugs=data.validated_data["styles"],
-            per_style=data.validated_data["per_style"],
-        )
+        with answering(not_found=("photo_not_found",), conflict=("photo_expired",)):
+            photo = selectors.photo_for_order(
+                workspace=self.workspace, user=request.user, photo_id=data.validated_data["photo"]
+            )
+            order = services.order_create(
+                workspace=self.workspace,
+                user=request.user,
+                photo=photo,
+                style_slugs=data.validated_data["styles"],
+                per_style=data.validated_data["per_style"],
+            )
         order = selectors.order_get(membership=self.membership, order_id=order.pk)
         return Response(self.order_data(order), status=status.HTTP_201_CREATED)
 
@@ -230,12 +256,14 @@ class OrderDetailView(WorkspaceAPIView):
 class OrderCancelView(WorkspaceAPIView):
     @extend_schema(
         request=None,
-        responses={200: OrderSerializer, 400: ErrorSerializer},
-        description="Cancel a queued order; its headshots go back to the monthly quota.",
+        responses={200: OrderSerializer, 409: error_response("not_cancelable")},
+        description="Cancel a queued order; its headshots go back to the monthly quota. "
+        "409 `not_cancelable` once the order has started or finished.",
     )
     def post(self, request, wid: int, order_id: int):
         order = selectors.order_get(membership=self.membership, order_id=order_id)
-        services.order_cancel(order=order)
+        with answering(conflict=("not_cancelable",)):
+            services.order_cancel(order=order)
         order = selectors.order_get(membership=self.membership, order_id=order_id)
         return Response(self.order_data(order))
 
@@ -244,13 +272,16 @@ class OrderDownloadView(WorkspaceAPIView):
     content_negotiation_class = FileNegotiation
 
     @extend_schema(
-        responses={(200, "application/zip"): OpenApiTypes.BINARY, 400: ErrorSerializer},
-        description="A zip of the order's headshots.",
+        responses={
+            (200, "application/zip"): OpenApiTypes.BINARY,
+            409: error_response("no_headshots"),
+        },
+        description="A zip of the order's headshots; 409 `no_headshots` before the first one.",
     )
     def get(self, request, wid: int, order_id: int):
         order = selectors.order_get(membership=self.membership, order_id=order_id)
         if not order.headshots.exists():
-            raise ValidationError("This order has no headshots to download.", code="no_headshots")
+            raise Conflict("This order has no headshots to download.", code="no_headshots")
         return file_response(
             selectors.order_zip(order=order),
             content_type="application/zip",
@@ -275,5 +306,5 @@ class HeadshotImageView(WorkspaceAPIView):
             open_headshot(headshot),
             content_type=headshot.content_type,
             filename=selectors.headshot_filename(headshot),
-            download=request.query_params.get("download") in {"1", "true"},
+            download=_query_flag(request, "download"),
         )

@@ -5,6 +5,8 @@ because the API and the portal each serve images through their own access-checke
 view, never a public media URL.
 """
 
+from django.db import DatabaseError
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -116,12 +118,32 @@ class BoundedListField(serializers.ListField):
         return super().to_internal_value(data)
 
 
+class CatalogStyleField(serializers.SlugField):
+    """A style's slug. The order service refuses one that is not in the active catalog
+    (`unknown_style`); the schema lists the catalog as it stands."""
+
+
+class CatalogStyleFieldSchema(OpenApiSerializerFieldExtension):
+    target_class = CatalogStyleField
+
+    def map_serializer_field(self, auto_schema, direction):
+        try:
+            slugs = sorted(Style.objects.filter(is_active=True).values_list("slug", flat=True))
+        except DatabaseError:
+            # `manage.py spectacular` may run where no database is set up: the schema is
+            # then written without the catalog.
+            slugs = []
+        return {"type": "string", **({"enum": slugs} if slugs else {})}
+
+
 class OrderCreateSerializer(serializers.Serializer):
     """The order input of both the API and the portal's studio."""
 
-    photo = serializers.IntegerField(help_text="Id of an uploaded selfie.")
+    photo = serializers.IntegerField(
+        min_value=1, max_value=2**63 - 1, help_text="Id of an uploaded selfie."
+    )
     styles = BoundedListField(
-        child=serializers.SlugField(), min_length=1, max_length=50, help_text="Style slugs."
+        child=CatalogStyleField(), min_length=1, max_length=50, help_text="Style slugs."
     )
     per_style = serializers.IntegerField(min_value=1, max_value=MAX_PER_STYLE, default=1)
 

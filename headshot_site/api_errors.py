@@ -1,5 +1,7 @@
 """One JSON error shape for the whole API: {"error": {"code", "message"[, "fields"]}}."""
 
+from contextlib import contextmanager
+
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
@@ -13,6 +15,36 @@ class PaymentRequired(exceptions.APIException):
     status_code = status.HTTP_402_PAYMENT_REQUIRED
     default_code = "payment_required"
     default_detail = "Your plan does not cover this. Upgrade to continue."
+
+
+class Conflict(exceptions.APIException):
+    """Well-formed, but at odds with the current state of what it names."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+    default_detail = "This conflicts with the current state of the resource."
+
+
+def _django_error_code(error: DjangoValidationError) -> str:
+    codes = [e.code for e in error.error_list if e.code] if hasattr(error, "error_list") else []
+    return codes[0] if codes else "invalid"
+
+
+@contextmanager
+def answering(*, conflict: tuple[str, ...] = (), not_found: tuple[str, ...] = ()):
+    """Services refuse with Django's ValidationError (a 400); an API view names the
+    codes that mean something else over HTTP: a reference to nothing the caller may see
+    (404), or a request at odds with the current state (409)."""
+    try:
+        yield
+    except DjangoValidationError as error:
+        code = _django_error_code(error)
+        message = " ".join(error.messages)
+        if code in conflict:
+            raise Conflict(message, code=code) from error
+        if code in not_found:
+            raise exceptions.NotFound(message, code=code) from error
+        raise
 
 
 def _message(detail) -> str:
@@ -40,14 +72,7 @@ def exception_handler(exc, context):
         exc = exceptions.PermissionDenied(str(exc) or None)
     elif isinstance(exc, DjangoValidationError):
         # Services raise Django's ValidationError; its first code names the problem.
-        codes = (
-            [error.code for error in exc.error_list if error.code]
-            if hasattr(exc, "error_list")
-            else []
-        )
-        exc = exceptions.ValidationError(
-            " ".join(exc.messages), code=codes[0] if codes else "invalid"
-        )
+        exc = exceptions.ValidationError(" ".join(exc.messages), code=_django_error_code(exc))
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -95,7 +95,7 @@ def test_personal_workspaces_take_no_invitations(api, user):
     response = api.post(
         f"/api/v1/workspaces/{personal.pk}/invitations/", {"email": "x@example.com"}, format="json"
     )
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json()["error"]["code"] == "personal_workspace"
 
 

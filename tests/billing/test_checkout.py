@@ -78,14 +78,14 @@ def test_team_admins_may_buy_more_seats_but_never_fewer_than_members(api, worksp
     assert stripe_server.requests[-1].form["line_items[0][quantity]"] == "10"
 
     response = api.post(checkout_url(workspace), {"plan": "team", "seats": 1})
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json()["error"]["code"] == "too_few_seats"
 
 
 def test_team_needs_a_team_workspace(user, stripe_server):
     personal = MembershipFactory(user=user, workspace=WorkspaceFactory(kind="personal")).workspace
     response = api_client_for(user).post(checkout_url(personal), {"plan": "team"})
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json()["error"]["code"] == "team_workspace_required"
 
 
@@ -100,7 +100,7 @@ def test_bad_plans_are_400_in_the_error_shape(api, workspace, stripe_server, bod
 def test_a_workspace_already_paying_cannot_check_out_again(api, workspace, stripe_server):
     subscription_for(workspace)
     response = api.post(checkout_url(workspace), {"plan": "premium"})
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json()["error"]["code"] == "already_subscribed"
 
 

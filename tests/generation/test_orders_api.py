@@ -104,7 +104,7 @@ def test_bad_order_input_is_a_400_never_a_500(api, workspace, photo, free_style,
     assert response.json()["error"]["code"] == code
 
 
-def test_order_for_someone_elses_or_missing_photo_is_a_400(api, workspace, free_style, outsider):
+def test_order_for_someone_elses_or_missing_photo_is_a_404(api, workspace, free_style, outsider):
     other_photo_client = api_client_for(outsider)
     other_ws = outsider.workspaces.get()
     other_photo = other_photo_client.post(
@@ -119,7 +119,7 @@ def test_order_for_someone_elses_or_missing_photo_is_a_400(api, workspace, free_
             {"photo": photo_id, "styles": [free_style.slug]},
             format="json",
         )
-        assert response.status_code == 400
+        assert response.status_code == 404
         assert response.json()["error"]["code"] == "photo_not_found"
 
 
@@ -162,14 +162,14 @@ def test_order_detail_list_and_download(api, workspace, photo, free_style, secon
     ]
 
 
-def test_download_of_an_order_without_headshots_is_a_400(api, workspace, photo, free_style):
+def test_download_of_an_order_without_headshots_is_a_409(api, workspace, photo, free_style):
     order_id = _place(api, workspace, photo, [free_style]).json()["id"]
 
     response = api.get(
         reverse("api_order_download", kwargs={"wid": workspace.pk, "order_id": order_id})
     )
 
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json()["error"]["code"] == "no_headshots"
 
 
@@ -193,7 +193,7 @@ def test_a_running_order_cannot_be_canceled(api, workspace, photo, free_style):
         reverse("api_order_cancel", kwargs={"wid": workspace.pk, "order_id": order_id})
     )
 
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json()["error"]["code"] == "not_cancelable"
 
 
