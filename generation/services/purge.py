@@ -1,10 +1,11 @@
 """The retention purge: expired selfies (24 hours) and headshots past the plan's days."""
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -19,6 +20,8 @@ logger = logging.getLogger(__name__)
 
 # One S3 DeleteObjects request's worth of objects per transaction.
 PURGE_BATCH_SIZE = S3_DELETE_BATCH
+# Batches in flight at once on PostgreSQL (each holds a database connection).
+PURGE_PARALLEL_BATCHES = 4
 
 
 @dataclass
@@ -66,23 +69,50 @@ def _headshots_purge(*, headshot_ids: list[int]) -> PurgeOutcome:
 def _purge_in_batches(queryset, purge_batch, *, batch_size: int, dry_run: bool) -> PurgeResult:
     """Walk the matching rows by primary key, batch_size at a time (1,000 fills one
     S3 DeleteObjects call); each batch is one transaction that skips rows another
-    transaction holds (an owner's delete, a second purge run): the next run gets them."""
+    transaction holds (an owner's delete, a second purge run): the next run gets them.
+
+    On PostgreSQL, outside a caller's transaction, PURGE_PARALLEL_BATCHES batches run
+    at once, each on its own connection, so one batch's storage round trip overlaps
+    another's database work; SQLite takes one writer at a time, so it goes in order.
+    """
     result = PurgeResult()
-    last_pk = 0
-    while True:
-        batch = list(
-            queryset.filter(pk__gt=last_pk).order_by("pk").values_list("pk", flat=True)[:batch_size]
-        )
-        if not batch:
-            return result
-        last_pk = batch[-1]
-        result.matched += len(batch)
-        if dry_run:
-            continue
-        outcome = purge_batch(batch)
-        result.deleted += outcome.deleted
-        result.failed += len(outcome.failed)
-        result.failed_ids.extend(outcome.failed)
+    parallel = connection.vendor == "postgresql" and not connection.in_atomic_block and not dry_run
+    with ThreadPoolExecutor(PURGE_PARALLEL_BATCHES if parallel else 1) as pool:
+        pending = []
+        last_pk = 0
+        while True:
+            batch = list(
+                queryset.filter(pk__gt=last_pk)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:batch_size]
+            )
+            if not batch:
+                break
+            last_pk = batch[-1]
+            result.matched += len(batch)
+            if dry_run:
+                continue
+            if parallel:
+                pending.append(pool.submit(_on_own_connection, purge_batch, batch))
+            else:
+                _add(result, purge_batch(batch))
+        for future in pending:
+            _add(result, future.result())
+    return result
+
+
+def _on_own_connection(purge_batch, batch: list[int]) -> PurgeOutcome:
+    try:
+        return purge_batch(batch)
+    finally:
+        # Connections are per thread; the pool's threads end with the run.
+        connections.close_all()
+
+
+def _add(result: PurgeResult, outcome: PurgeOutcome) -> None:
+    result.deleted += outcome.deleted
+    result.failed += len(outcome.failed)
+    result.failed_ids.extend(outcome.failed)
 
 
 def photos_purge_expired(
