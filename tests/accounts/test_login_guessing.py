@@ -157,7 +157,7 @@ def test_a_plain_migrate_makes_the_database_cache_table(tmp_path):
     migrate = [sys.executable, "manage.py", "migrate", "-v0"]
     assert subprocess.run(migrate, cwd=REPO, env=env, timeout=300).returncode == 0
     use_cache = (
-        "from django.core.cache import cache; cache.set('k', 'shared', 60); "
+        "from django.core.cache import caches; cache = caches['default']; cache.set('k', 'shared', 60); "
         "print(type(cache).__name__, cache.get('k'))"
     )
     result = subprocess.run(
