@@ -1,7 +1,7 @@
 from allauth.account.adapter import get_adapter as get_account_adapter
 from allauth.mfa.utils import is_mfa_enabled
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -9,6 +9,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from billing.plans import entitlements
+from generation.api import ErrorSerializer
 
 from . import services
 from .access import access_membership_by_id, workspaces_for_user
@@ -61,6 +62,13 @@ class TooManyLoginAttempts(exceptions.APIException):
     default_detail = "Too many failed login attempts. Try again later."
 
 
+SIGNED_OUT = OpenApiResponse(ErrorSerializer, description="No valid token or session.")
+THROTTLED = OpenApiResponse(
+    ErrorSerializer,
+    description="`throttled`: too many requests from this address (`THROTTLE_AUTH`).",
+)
+
+
 def _new_token_answer(token: PersonalAccessToken, secret: str) -> dict:
     return {**TokenSerializer(token).data, "token": secret}
 
@@ -82,7 +90,13 @@ class CredentialsView(APIView):
 class SignupView(CredentialsView):
     @extend_schema(
         request=CredentialsSerializer,
-        responses={201: SignupAnswerSerializer},
+        responses={
+            201: SignupAnswerSerializer,
+            400: OpenApiResponse(
+                ErrorSerializer, description="A bad address or a weak password, named in `code`."
+            ),
+            429: THROTTLED,
+        },
         description=(
             "Creates the account and emails a link to verify the address; no token is "
             "given until the address is verified. An address that already has an "
@@ -108,7 +122,18 @@ class SignupView(CredentialsView):
 class TokenView(CredentialsView):
     @extend_schema(
         request=TokenRequestSerializer,
-        responses={200: NewTokenSerializer},
+        responses={
+            200: NewTokenSerializer,
+            400: OpenApiResponse(
+                ErrorSerializer,
+                description="`invalid_credentials`, `email_unverified` or `mfa_required`.",
+            ),
+            429: OpenApiResponse(
+                ErrorSerializer,
+                description="`too_many_login_attempts` (the account is locked for a while) "
+                "or `throttled`.",
+            ),
+        },
         description=(
             "Makes a new personal access token from an email and password. Failed "
             "attempts count against the account exactly as on the portal's login "
@@ -145,14 +170,21 @@ class TokenView(CredentialsView):
 
 
 class TokenListView(APIView):
-    @extend_schema(responses=TokenSerializer(many=True), description="Your tokens, newest first.")
+    @extend_schema(
+        responses={200: TokenSerializer(many=True), 401: SIGNED_OUT},
+        description="Your tokens, newest first.",
+    )
     def get(self, request):
         tokens = PersonalAccessToken.objects.filter(user=request.user)
         return Response(TokenSerializer(tokens, many=True).data)
 
     @extend_schema(
         request=TokenCreateSerializer,
-        responses={201: NewTokenSerializer},
+        responses={
+            201: NewTokenSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="A missing or too long name."),
+            401: SIGNED_OUT,
+        },
         description="Makes a named token. The answer is the only time the token is shown.",
     )
     def post(self, request):
@@ -164,7 +196,12 @@ class TokenListView(APIView):
 
 class TokenDetailView(APIView):
     @extend_schema(
-        responses={204: None}, description="Revokes the token; it stops working at once."
+        responses={
+            204: OpenApiResponse(description="Revoked."),
+            401: SIGNED_OUT,
+            404: OpenApiResponse(ErrorSerializer, description="None of your tokens has this id."),
+        },
+        description="Revokes the token; it stops working at once.",
     )
     def delete(self, request, token_id: int):
         try:
