@@ -1,8 +1,10 @@
 from django.contrib import admin
 from django.contrib.admin.models import LogEntry
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import Count
 
+from . import services
 from .models import Invitation, Membership, User, Workspace
 
 
@@ -33,6 +35,14 @@ class UserAdmin(BaseUserAdmin):
     add_fieldsets = [
         (None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]}),
     ]
+
+    def user_change_password(self, request, id, form_url=""):
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:
+            # A new password set here ends the person's tokens too, as on the portal.
+            user = self.get_object(request, unquote(id))
+            services.user_credentials_reset(user=user, request=request)
+        return response
 
 
 @admin.register(Workspace)

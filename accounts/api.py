@@ -2,7 +2,7 @@ from allauth.account.adapter import get_adapter as get_account_adapter
 from allauth.mfa.utils import is_mfa_enabled
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -162,14 +162,19 @@ class TokenView(CredentialsView):
 
 
 class TokenListView(APIView):
-    @extend_schema(responses=TokenSerializer(many=True), description="Your tokens, newest first.")
+    @extend_schema(
+        responses={200: TokenSerializer(many=True)},
+        description="Your tokens, newest first.",
+    )
     def get(self, request):
         tokens = PersonalAccessToken.objects.filter(user=request.user)
         return Response(TokenSerializer(tokens, many=True).data)
 
     @extend_schema(
         request=TokenCreateSerializer,
-        responses={201: NewTokenSerializer},
+        responses={
+            201: NewTokenSerializer,
+        },
         description="Makes a named token. The answer is the only time the token is shown.",
     )
     def post(self, request):
@@ -181,7 +186,10 @@ class TokenListView(APIView):
 
 class TokenDetailView(APIView):
     @extend_schema(
-        responses={204: None}, description="Revokes the token; it stops working at once."
+        responses={
+            204: OpenApiResponse(description="Revoked."),
+        },
+        description="Revokes the token; it stops working at once.",
     )
     def delete(self, request, token_id: int):
         try:

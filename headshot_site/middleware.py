@@ -1,3 +1,5 @@
+from functools import cache
+
 from allauth.account.authentication import get_authentication_records
 from django.conf import settings
 from django.contrib.auth import logout
@@ -11,6 +13,11 @@ from accounts.staff import staff_has_enrolled_totp
 # only through an enrollment link (accounts/staff.py), never from a signed-in session,
 # where a password alone would be enough to enroll an attacker's authenticator.
 _SELF_SERVICE_MFA_URLS = ("mfa_activate_totp", "mfa_deactivate_totp", "mfa_generate_recovery_codes")
+
+
+@cache
+def _self_service_mfa_paths() -> frozenset[str]:
+    return frozenset(reverse(name) for name in _SELF_SERVICE_MFA_URLS)
 
 
 class StaffAdminMiddleware:
@@ -27,7 +34,7 @@ class StaffAdminMiddleware:
 
     def __call__(self, request):
         user = request.user
-        if user.is_authenticated and user.is_staff and self._is_self_service_mfa(request):
+        if request.path in _self_service_mfa_paths() and user.is_authenticated and user.is_staff:
             return self._refuse(
                 request,
                 "A staff account's second factor is set only through an enrollment link. "
@@ -55,10 +62,6 @@ class StaffAdminMiddleware:
             logout(request)
             return redirect(f"{reverse('account_login')}?{urlencode({'next': request.path})}")
         return self.get_response(request)
-
-    @staticmethod
-    def _is_self_service_mfa(request) -> bool:
-        return any(request.path == reverse(name) for name in _SELF_SERVICE_MFA_URLS)
 
     @staticmethod
     def _refuse(request, message: str):

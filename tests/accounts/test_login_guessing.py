@@ -148,3 +148,25 @@ def test_x_forwarded_proto_is_trusted_only_behind_trusted_proxies(count, expecte
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == expected
+
+
+@pytest.mark.slow
+def test_a_plain_migrate_makes_the_database_cache_table(tmp_path):
+    database = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": database, "LOG_LEVEL": "ERROR"}
+    migrate = [sys.executable, "manage.py", "migrate", "-v0"]
+    assert subprocess.run(migrate, cwd=REPO, env=env, timeout=300).returncode == 0
+    use_cache = (
+        "from django.core.cache import caches; cache = caches['default']; cache.set('k', 'shared', 60); "
+        "print(type(cache).__name__, cache.get('k'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", use_cache],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "DatabaseCache shared"

@@ -208,3 +208,32 @@ def test_the_account_page_makes_shows_once_and_revokes_tokens(user):
 
     assert browser.post(f"/account/tokens/{token.pk}/revoke/").status_code == 302
     assert _token_client(secret).get("/api/v1/me/").status_code == 401
+
+
+def test_an_account_with_a_second_factor_gets_no_token_from_the_password_alone():
+    from allauth.mfa.totp.internal.auth import TOTP
+
+    person = UserFactory(email="careful@example.com")
+    TOTP.activate(person, "JBSWY3DPEHPK3PXP")
+    response = APIClient().post(
+        "/api/v1/auth/token/",
+        {"email": "careful@example.com", "password": DEFAULT_PASSWORD},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "mfa_required"
+    assert not PersonalAccessToken.objects.filter(user=person).exists()
+
+
+def test_a_password_set_by_staff_in_the_admin_revokes_the_persons_tokens(client):
+    from tests.conftest import staff_signed_in
+
+    person = UserFactory()
+    _, token = PersonalAccessToken.objects.create(user=person, name="ci")
+    staff_signed_in(client, UserFactory(is_staff=True, is_superuser=True))
+    response = client.post(
+        f"/admin/accounts/user/{person.pk}/password/",
+        {"usable_password": "true", "password1": OWNER_PASSWORD, "password2": OWNER_PASSWORD},
+    )
+    assert response.status_code == 302, response.content
+    assert _token_client(token).get("/api/v1/me/").status_code == 401
