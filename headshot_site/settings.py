@@ -155,7 +155,7 @@ USE_TZ = True
 
 # Static files are all local (no CDN); whitenoise serves them from the web process.
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # Media is private: uploaded selfies and headshots are never served under a public
