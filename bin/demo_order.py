@@ -88,7 +88,7 @@ def main() -> int:
         time.sleep(2)
         order = http.get(f"{api}/workspaces/{workspace}/orders/{order['id']}/").json()
         news = order["queue"]["message"] if order["queue"] else order["progress"]["stage"]
-        if news != said:
+        if news and news != said:
             print(f"order {order['id']}: {order['status']}: {news}", flush=True)
             said = news
     print(f"order {order['id']}: {order['status']}", flush=True)
