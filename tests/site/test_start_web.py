@@ -98,5 +98,6 @@ def test_start_web_prepares_then_serves_with_debug_off(tmp_path):
         # Plain HTTP is sent to HTTPS in production.
         assert get(port, "/", Host="studio.example.com")[0] in (301, 302)
     finally:
-        os.killpg(web.pid, signal.SIGTERM)
-        web.wait(timeout=30)
+        if web.poll() is None:
+            os.killpg(web.pid, signal.SIGTERM)
+            web.wait(timeout=30)
