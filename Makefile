@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format setup migrate clean browser bench-web bench-queue bench-purge
+.PHONY: run test lint format setup migrate static clean browser bench-web bench-queue bench-purge
 
 setup: $(STAMP)
 
@@ -23,10 +23,15 @@ $(STAMP): pyproject.toml
 		&& { echo "both onnxruntime and onnxruntime-gpu are installed; remove onnxruntime" >&2; exit 1; } || true
 	touch $(STAMP)
 
+# var/ holds the development database, private media and the model sets.
 migrate: $(STAMP)
+	mkdir -p var/media var/models
 	$(PY) manage.py migrate --noinput
 
-run: migrate
+static: $(STAMP)
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+
+run: migrate static
 	HOST=$(HOST) PORT=$(PORT) bin/run-studio
 
 test: $(STAMP) browser

@@ -26,7 +26,7 @@ from accounts.admin import ReadOnlyAdmin, WorkspaceAdmin
 from accounts.models import Workspace
 from billing.plans import PLANS, entitlements, subscription_current
 
-from . import operations, selectors, services
+from . import operations, queue_selectors, selectors, services
 from .models import (
     FreeAllowanceUsage,
     Headshot,
@@ -512,7 +512,12 @@ class WorkerHealthAdmin(ReadOnlyAdmin):
     search_fields = ["worker_id", "hostname", "device"]
 
     def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "health": operations.worker_health()}
+        extra_context = {
+            **(extra_context or {}),
+            "health": operations.worker_health(),
+            "generators_running": queue_selectors.generators_running(),
+            "queue": queue_selectors.queued_orders_standing(),
+        }
         return super().changelist_view(request, extra_context=extra_context)
 
     @admin.display(description="State")

@@ -27,6 +27,7 @@ from headshot_site.api_errors import Conflict, answering
 from headshot_site.openapi import error_response
 
 from . import selectors, services
+from .queue_selectors import order_queue_standing
 from .serializers import (
     OrderCreateSerializer,
     OrderSerializer,
@@ -101,8 +102,8 @@ class WorkspaceAPIView(APIView):
             )
         )
 
-    def order_data(self, order) -> dict:
-        return order_payload(order, headshot_url=self.headshot_url)
+    def order_data(self, order, *, queue_standing=None) -> dict:
+        return order_payload(order, headshot_url=self.headshot_url, queue_standing=queue_standing)
 
 
 class FileNegotiation(BaseContentNegotiation):
@@ -236,7 +237,10 @@ class OrderListView(WorkspaceAPIView, generics.GenericAPIView):
                 per_style=data.validated_data["per_style"],
             )
         order = selectors.order_get(membership=self.membership, order_id=order.pk)
-        return Response(self.order_data(order), status=status.HTTP_201_CREATED)
+        standing = order_queue_standing(order=order)
+        return Response(
+            self.order_data(order, queue_standing=standing), status=status.HTTP_201_CREATED
+        )
 
 
 class OrderDetailView(WorkspaceAPIView):
@@ -249,6 +253,7 @@ class OrderDetailView(WorkspaceAPIView):
                 headshot_url=self.headshot_url,
                 styles=found.styles,
                 headshots=found.headshots,
+                queue_standing=order_queue_standing(order=found.order),
             )
         )
 

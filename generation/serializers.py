@@ -11,6 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .models import Headshot, Order, SourcePhoto, Style
+from .queue_selectors import QueueStanding
 from .services import MAX_PER_STYLE
 
 
@@ -74,10 +75,26 @@ class OrderErrorSerializer(serializers.Serializer):
     hint = serializers.CharField(help_text="What the customer can do about it.")
 
 
+class QueueStandingSerializer(serializers.Serializer):
+    generator_running = serializers.BooleanField(
+        help_text="False while no GPU worker has sent a heartbeat recently: the order "
+        "waits and starts when one runs."
+    )
+    position = serializers.IntegerField(help_text="1: the next order a worker takes.")
+    orders_ahead = serializers.IntegerField()
+    estimated_start = serializers.DateTimeField(
+        allow_null=True,
+        help_text="From the recent GPU time per image and the running workers; null "
+        "with no worker running or before the first image was made.",
+    )
+    message = serializers.CharField(help_text="The same, in a sentence for people.")
+
+
 class OrderSerializer(serializers.ModelSerializer):
     styles = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
     progress = ProgressSerializer(source="*", read_only=True)
     error = serializers.SerializerMethodField()
+    queue = serializers.SerializerMethodField()
     headshots = HeadshotSerializer(many=True, read_only=True)
 
     class Meta:
@@ -91,6 +108,7 @@ class OrderSerializer(serializers.ModelSerializer):
             "resolution",
             "progress",
             "error",
+            "queue",
             "headshots",
             "created_at",
             "started_at",
@@ -103,6 +121,16 @@ class OrderSerializer(serializers.ModelSerializer):
         if not order.error_code:
             return None
         return {"code": order.error_code, "message": order.error_message, "hint": order.error_hint}
+
+    @extend_schema_field(
+        QueueStandingSerializer(
+            allow_null=True,
+            help_text="Where a queued order stands, on the order's own endpoint; null "
+            "once it runs, and in lists.",
+        )
+    )
+    def get_queue(self, order) -> dict | None:
+        return queue_standing_payload(self.context.get("queue_standing"))
 
 
 class BoundedListField(serializers.ListField):
@@ -172,7 +200,21 @@ def _datetime(value) -> str | None:
     return None if value is None else _DATETIME.to_representation(value)
 
 
-def order_payload(order: Order, *, headshot_url, styles=None, headshots=None) -> dict:
+def queue_standing_payload(standing: QueueStanding | None) -> dict | None:
+    if standing is None:
+        return None
+    return {
+        "generator_running": standing.generator_running,
+        "position": standing.position,
+        "orders_ahead": standing.orders_ahead,
+        "estimated_start": _datetime(standing.estimated_start),
+        "message": standing.message,
+    }
+
+
+def order_payload(
+    order: Order, *, headshot_url, styles=None, headshots=None, queue_standing=None
+) -> dict:
     """What OrderSerializer(order).data holds, built directly.
 
     The status poll is the busiest request there is (every open order page and API
@@ -180,7 +222,8 @@ def order_payload(order: Order, *, headshot_url, styles=None, headshots=None) ->
     anew for each instance: this does the same work in a fraction of the time.
     OrderSerializer stays the documented shape (the OpenAPI schema); a test holds the
     two equal. `styles` and `headshots` (with their style) default to the order's
-    prefetched ones (selectors.order_status_get reads them itself).
+    prefetched ones (selectors.order_status_get reads them itself). `queue_standing`
+    (generation.queue_selectors) is given on an order's own endpoint only.
     """
     styles = order.styles.all() if styles is None else styles
     headshots = order.headshots.all() if headshots is None else headshots
@@ -196,6 +239,7 @@ def order_payload(order: Order, *, headshot_url, styles=None, headshots=None) ->
         "resolution": order.resolution,
         "progress": {"done": order.done, "total": order.total, "stage": order.stage},
         "error": error,
+        "queue": queue_standing_payload(queue_standing),
         "headshots": [
             {
                 "id": headshot.pk,

@@ -28,6 +28,8 @@ from headshot_site.json_input import MalformedJSON, json_loads
 from . import images, selectors, services
 from .api import file_response, open_headshot
 from .models import Order, SourcePhoto
+from .queue import gpu_queue_for
+from .queue_selectors import new_order_queue_standing, order_queue_standing
 from .serializers import OrderCreateSerializer, PhotoSerializer, order_payload
 
 ORDER_POLL_MS = 2000
@@ -88,12 +90,18 @@ def _failed(request, error: Exception, *, back: str):
     return redirect(back)
 
 
-def _order_json(order: Order, workspace, *, styles=None, headshots=None) -> dict:
+def _order_json(order: Order, workspace, *, styles=None, headshots=None, standing=None) -> dict:
     def headshot_url(headshot) -> str:
         return reverse("headshot_image", args=[workspace.slug, headshot.pk])
 
     headshots = order.headshots.all() if headshots is None else headshots
-    data = order_payload(order, headshot_url=headshot_url, styles=styles, headshots=headshots)
+    data = order_payload(
+        order,
+        headshot_url=headshot_url,
+        styles=styles,
+        headshots=headshots,
+        queue_standing=standing,
+    )
     data["hint"] = order.error_hint
     data["urls"] = {
         "page": reverse("order_detail", args=[workspace.slug, order.pk]),
@@ -130,6 +138,7 @@ def studio(request, membership):
         "styles": selectors.styles_for_workspace(workspace=workspace),
         "photos": [_photo_json(photo, workspace) for photo in photos],
         "orders": selectors.orders_visible(membership=membership)[:5],
+        "standing": new_order_queue_standing(queue_name=gpu_queue_for(rights.queue_priority)),
         "limits": {
             "maxBytes": images.MAX_UPLOAD_BYTES,
             "minSide": images.MIN_SHORT_SIDE,
@@ -284,11 +293,13 @@ def order_history(request, membership):
 @workspace_view("GET")
 def order_detail(request, membership, order_id: int):
     order = selectors.order_get(membership=membership, order_id=order_id)
+    standing = order_queue_standing(order=order)
     context = {
         "workspace": membership.workspace,
         "membership": membership,
         "order": order,
-        "order_json": _order_json(order, membership.workspace),
+        "standing": standing,
+        "order_json": _order_json(order, membership.workspace, standing=standing),
         "poll_ms": ORDER_POLL_MS,
         "retention_days": entitlements(membership.workspace).retention_days,
     }
@@ -300,7 +311,11 @@ def order_status(request, membership, order_id: int):
     found = selectors.order_status_get(membership=membership, order_id=order_id)
     response = JsonResponse(
         _order_json(
-            found.order, membership.workspace, styles=found.styles, headshots=found.headshots
+            found.order,
+            membership.workspace,
+            styles=found.styles,
+            headshots=found.headshots,
+            standing=order_queue_standing(order=found.order),
         )
     )
     response["Cache-Control"] = "no-store"

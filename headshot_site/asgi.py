@@ -4,3 +4,7 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "headshot_site.settings")
 application = get_asgi_application()
+
+from headshot_site.startup import require_collected_static  # noqa: E402 (needs settings)
+
+require_collected_static()

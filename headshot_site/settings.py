@@ -167,7 +167,7 @@ USE_TZ = True
 
 # Static files are all local (no CDN); whitenoise serves them from the web process.
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # Media is private: uploaded selfies and headshots are never served under a public
@@ -410,8 +410,16 @@ INVITATION_MAX_AGE_DAYS = 7
 # allowance, so this only bounds clutter, never the free headshots.
 FREE_TEAM_WORKSPACES_PER_PERSON = int(env("FREE_TEAM_WORKSPACES_PER_PERSON", "3"))
 SITE_NAME = "Headshot Studio"
-# Absolute links in emails sent outside a request (the worker, the scheduler).
-SITE_URL = env("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Where `make run` (bin/run-studio) serves the portal.
+HOST = env("HOST", "127.0.0.1")
+PORT = env("PORT", "8000")
+# Absolute links in emails sent outside a request (the worker, the scheduler): what
+# `make run` serves, unless SITE_URL names the public address. A wildcard bind
+# address is no place to send a person, so those links name loopback.
+_link_host = "127.0.0.1" if HOST in {"0.0.0.0", "::", "[::]"} else HOST
+if ":" in _link_host and not _link_host.startswith("["):
+    _link_host = f"[{_link_host}]"
+SITE_URL = env("SITE_URL", f"http://{_link_host}:{PORT}").rstrip("/")
 
 # /metrics (headshot_site/metrics.py): readable with `Authorization: Bearer METRICS_TOKEN`,
 # or without any Authorization header straight from these networks (not through a
@@ -430,18 +438,21 @@ try:
 except ValueError as error:
     raise ImproperlyConfigured(f"METRICS_INTERNAL_NETWORKS: {error}") from None
 
-LOG_FORMAT = env("LOG_FORMAT", "json")
+# JSON lines for log collectors in production; plain lines for people in development.
+LOG_FORMAT = env("LOG_FORMAT", "plain" if DEBUG else "json")
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be 'plain' or 'json'.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "json": {"()": "headshot_site.logs.JsonFormatter"},
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {"()": "headshot_site.logs.PlainFormatter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain" if LOG_FORMAT == "plain" else "json",
+            "formatter": LOG_FORMAT,
         }
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},

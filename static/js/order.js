@@ -53,8 +53,11 @@
     statusBadge.textContent = label(data.status);
     var p = data.progress;
     progress.max = p.total; progress.value = p.done;
-    progressText.textContent = data.status === "queued" ? "Waiting for a free generator…"
+    // A queued order says where it stands: its place and expected start, or that no
+    // generator is running at all.
+    progressText.textContent = data.queue ? data.queue.message
       : p.done + " of " + p.total + " done" + (p.stage ? " · " + p.stage : "");
+    progressText.classList.toggle("notice-warn", Boolean(data.queue && !data.queue.generator_running));
     cancelForm.hidden = data.status !== "queued";
     progressCard.hidden = finished.indexOf(data.status) !== -1;
     if (data.error) {

@@ -147,7 +147,9 @@ def test_a_customer_signs_up_orders_watches_downloads_and_upgrades(
     order = Order.objects.for_workspace(workspace).get()
     assert page.url.endswith(f"/w/{workspace.slug}/orders/{order.pk}/")
     assert page.inner_text("#order-status") == "Queued"
-    assert page.inner_text("#order-progress-text") == "Waiting for a free generator…"
+    assert page.inner_text("#order-progress-text") == (
+        "No generator is running right now. Your order is saved and starts as soon as one is."
+    )
     assert page.locator("#order-zip").is_hidden()
     assert page.locator("#gallery figure").count() == 0
     camera.shot(page, "order queued")

@@ -121,3 +121,53 @@ def test_status_poll_and_order_lists_query_the_same_at_10_and_10000_orders(
     # And few in absolute terms: auth, membership, the order(s), their styles and
     # headshots (one query each), the page count.
     assert all(count <= 8 for count in small.values()), small
+
+
+def test_a_queued_orders_poll_queries_the_same_behind_10_and_10000_queued_orders(
+    user, workspace, session_client
+):
+    """The poll of a queued order also says where it stands in the queue shared by every
+    workspace: a fixed number of queries, however long that queue is."""
+    seed_styles()
+    api = api_client_for(user)
+    mine = Order.objects.for_workspace(workspace).create(
+        workspace=workspace,
+        placed_by=user,
+        per_style=1,
+        total=1,
+        resolution=1024,
+        queue_name="gpu",
+        quota_period=quota_period(),
+    )
+    mine.styles.add(Style.objects.first())
+    urls = {
+        "api": f"/api/v1/workspaces/{workspace.pk}/orders/{mine.pk}/",
+        "portal": f"/w/{workspace.slug}/orders/{mine.pk}/status/",
+    }
+    counts, added = {}, 0
+    for size in SIZES:
+        Order.objects.for_workspace(workspace).bulk_create(
+            [
+                Order(
+                    workspace=workspace,
+                    placed_by=user,
+                    per_style=1,
+                    total=2,
+                    resolution=1024,
+                    queue_name="gpu-priority",
+                    quota_period=quota_period(),
+                )
+                for _ in range(size - added)
+            ],
+            batch_size=2000,
+        )
+        added = size
+        cache.clear()
+        for url in urls.values():
+            session_client.get(url) if url.startswith("/w/") else api.get(url)
+        counts[size] = {
+            name: len(queries_for(session_client if name == "portal" else api, url))
+            for name, url in urls.items()
+        }
+        assert api.get(urls["api"]).json()["queue"]["position"] == size + 1
+    assert counts[SIZES[0]] == counts[SIZES[-1]], counts

@@ -1,7 +1,52 @@
+import logging
+import os
+import sys
+import textwrap
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections as db_connections
+
+BOX_WIDTH = 76
+# The real set's download (manifest sizes, rounded); see gpu_worker.weights.manifest.
+REAL_SET_DOWNLOAD = "about 12 GB"
+
+
+def problem_box(problem: str, ways_on: list[str]) -> str:
+    """A plain-text box for a person watching `make run`'s terminal, where the worker's
+    JSON log lines would bury a one-line error."""
+    inner = BOX_WIDTH - 4
+    lines = textwrap.wrap(f"The GPU worker did not start. {problem}", inner)
+    lines += [
+        "",
+        *textwrap.wrap(
+            "The portal and the scheduler keep running; orders wait in the "
+            "queue and start when a worker runs. Two ways on:",
+            inner,
+        ),
+    ]
+    for number, way in enumerate(ways_on, start=1):
+        first, *rest = way.split("\n")
+        lines.append("")
+        lines += textwrap.wrap(first, inner, initial_indent=f"{number}. ", subsequent_indent="   ")
+        lines += [f"     {command}" for command in rest]
+    border = "+" + "-" * (BOX_WIDTH - 2) + "+"
+    return "\n".join([border, *(f"| {line:<{inner}} |" for line in lines), border])
+
+
+MISSING_WEIGHTS_WAYS = [
+    f"Download the real weights ({REAL_SET_DOWNLOAD}, resumable), then start again. "
+    "Usable speed needs an NVIDIA GPU: on a CPU one headshot takes many minutes.\n"
+    ".venv/bin/python manage.py fetch_models",
+    "Or run the offline demo set (built here in seconds; its images are noise, "
+    "stamped TINY DEMO MODEL):\nmake run HEADSHOT_MODELS=tiny",
+]
+MISSING_DEVICE_WAYS = [
+    "Run on the CPU (slow with the real weights; fine with the demo set):\n"
+    "make run HEADSHOT_DEVICE=cpu",
+    "Or name a GPU this machine has (`nvidia-smi -L` lists them):\nmake run HEADSHOT_DEVICE=cuda:0",
+]
 
 # The exit status of a worker whose device broke: its supervisor (make run, systemd's
 # Restart=always) starts a new process, which gets a fresh CUDA context.
@@ -92,8 +137,9 @@ class Command(BaseCommand):
         if device.startswith("cuda"):
             import torch
 
-            if not torch.cuda.is_available():
-                raise CommandError(f"--device {device}: no CUDA device here. Use --device cpu.")
+            index = int(device.partition(":")[2] or 0)
+            if index >= torch.cuda.device_count():
+                self.fail(f"There is no CUDA device {device} here.", MISSING_DEVICE_WAYS)
         if base_checkpoint is not None and not base_checkpoint.exists():
             raise CommandError(f"--base-checkpoint {base_checkpoint}: no such file or folder.")
         try:
@@ -112,7 +158,11 @@ class Command(BaseCommand):
                 verify_weights=verify_weights,
             )
         except ModelsMissing as error:
-            raise CommandError(str(error)) from error
+            self.fail(
+                f"The {model_set} model weights in {Path(model_dir) / model_set} are missing "
+                f"or damaged: {error}",
+                MISSING_WEIGHTS_WAYS,
+            )
         worker = GpuWorker(
             engine=engine,
             device=device,
@@ -134,3 +184,15 @@ class Command(BaseCommand):
         finally:
             claim.release()
         self.stdout.write(f"worker stopped after {handled} queue messages")
+        # Everything is stored and the stop recorded. Tearing down an interpreter that
+        # loaded torch, diffusers and onnxruntime takes seconds (5 s on a busy CPU),
+        # which is all a supervisor's SIGTERM would wait for: leave at once instead.
+        self.stdout.flush()
+        self.stderr.flush()
+        logging.shutdown()
+        db_connections.close_all()
+        os._exit(0)
+
+    def fail(self, problem: str, ways_on: list[str]):
+        self.stderr.write(problem_box(problem, ways_on))
+        sys.exit(2)
