@@ -105,7 +105,7 @@ def _on_own_connection(purge_batch, batch: list[int]) -> PurgeOutcome:
     try:
         return purge_batch(batch)
     finally:
-        # Connections are per thread; the pool's threads end with the run.
+        # Each pool thread opened its own connection; none may stay open past the run.
         connections.close_all()
 
 
