@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format setup migrate clean browser bench-web bench-queue
+.PHONY: run test lint format setup migrate clean browser bench-web bench-queue bench-scale
 
 setup: $(STAMP)
 
@@ -51,6 +51,10 @@ bench-web: $(STAMP)
 # Queue latency (order placed -> GPU worker start), ORM broker and Redis broker.
 bench-queue: $(STAMP)
 	$(PY) -m bench.queue $(BENCH_ARGS)
+
+# GPU workers scaling out (1, 2, 4, 8 processes, simulated GPU) on PostgreSQL and Redis.
+bench-scale: $(STAMP)
+	$(PY) -m bench.scale $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
