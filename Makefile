@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format setup migrate static clean browser bench-web bench-queue bench-purge
+.PHONY: run test lint format setup migrate static clean browser bench-web bench-queue bench-purge bench-scale
 
 setup: $(STAMP)
 
@@ -60,6 +60,10 @@ bench-queue: $(STAMP)
 # One purge run over 100,000 expired selfies on PostgreSQL: local files, then a moto S3 server.
 bench-purge: $(STAMP)
 	$(PY) -m bench.purge $(BENCH_ARGS)
+
+# GPU workers scaling out (1, 2, 4, 8 processes, simulated GPU) on PostgreSQL and Redis.
+bench-scale: $(STAMP)
+	$(PY) -m bench.scale $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
