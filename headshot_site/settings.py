@@ -110,6 +110,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "headshot_site.context_processors.site",
+                "billing.context_processors.offers",
             ],
         },
     },
@@ -298,6 +299,11 @@ STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", "")
 STRIPE_PRICE_PREMIUM = env("STRIPE_PRICE_PREMIUM", "")
 STRIPE_PRICE_TEAM = env("STRIPE_PRICE_TEAM", "")
 STRIPE_API_BASE = env("STRIPE_API_BASE")  # a Stripe-compatible test server, for tests and demos
+# What pages show as a plan's price when Stripe is not configured: "19.00 USD month".
+PRICE_DISPLAY_PREMIUM = env("PRICE_DISPLAY_PREMIUM", "")
+PRICE_DISPLAY_TEAM = env("PRICE_DISPLAY_TEAM", "")
+# How long a price read from Stripe is reused before asking again.
+PRICE_CACHE_SECONDS = int(env("PRICE_CACHE_SECONDS", "3600"))
 # A workspace whose renewal payment failed keeps its paid plan this long while Stripe retries.
 BILLING_GRACE_DAYS = int(env("BILLING_GRACE_DAYS", "7"))
 
