@@ -1,17 +1,81 @@
+from allauth.account.views import SignupView as AllauthSignupView
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
-from . import services
+from . import selectors, services
 from .access import access_membership_by_slug
 from .forms import InvitationForm, WorkspaceForm
-from .models import Membership, Role
+from .models import Invitation, Membership, Role
+
+# The invitation a visitor followed, kept through sign-up and email verification so
+# that the first login lands them in the team (see `home`).
+SESSION_INVITATION = "invitation_token"
 
 
 def landing(request):
     return render(request, "landing.html")
+
+
+def _invitation_in_session(request) -> Invitation | None:
+    token = request.session.get(SESSION_INVITATION)
+    if not token:
+        return None
+    try:
+        invitation = services.invitation_from_token(token)
+    except ValidationError:
+        request.session.pop(SESSION_INVITATION, None)
+        return None
+    return invitation if invitation.is_pending else None
+
+
+class SignupView(AllauthSignupView):
+    """Sign-up; from an invitation link, the invited address is filled in and locked."""
+
+    def dispatch(self, request, *args, **kwargs):
+        token = request.GET.get("invitation")
+        if token:
+            request.session[SESSION_INVITATION] = token
+        self.invitation = _invitation_in_session(request)
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_form_kwargs(self) -> dict:
+        kwargs = super().get_form_kwargs()
+        if self.invitation is not None:
+            kwargs["locked_email"] = self.invitation.email
+        return kwargs
+
+    def get_context_data(self, **kwargs) -> dict:
+        return {**super().get_context_data(**kwargs), "invitation": self.invitation}
+
+
+signup = SignupView.as_view()
+
+
+@login_required
+@require_GET
+def home(request):
+    """Where logging in lands: the team whose invitation brought the person here, the
+    studio when they have one workspace, or the list of workspaces."""
+    invitation = _invitation_in_session(request)
+    request.session.pop(SESSION_INVITATION, None)
+    if invitation is not None:
+        try:
+            membership = services.invitation_accept(invitation=invitation, user=request.user)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(
+                request,
+                f"Welcome to {membership.workspace.name}! Upload a selfie to get your headshots.",
+            )
+            return redirect("studio", workspace_slug=membership.workspace.slug)
+    memberships = list(Membership.objects.filter(user=request.user).select_related("workspace")[:2])
+    if len(memberships) == 1 and not selectors.invitations_pending_for(user=request.user).exists():
+        return redirect("studio", workspace_slug=memberships[0].workspace.slug)
+    return redirect("dashboard")
 
 
 @login_required
@@ -32,7 +96,15 @@ def dashboard(request):
         .select_related("workspace")
         .order_by("workspace__kind", "workspace__name")
     )
-    return render(request, "accounts/dashboard.html", {"memberships": memberships, "form": form})
+    pending = [
+        {"invitation": invitation, "url": services.invitation_url(invitation)}
+        for invitation in selectors.invitations_pending_for(user=request.user)
+    ]
+    return render(
+        request,
+        "accounts/dashboard.html",
+        {"memberships": memberships, "form": form, "pending_invitations": pending},
+    )
 
 
 @login_required
@@ -82,15 +154,42 @@ def invitation_accept(request, token: str):
         invitation = services.invitation_from_token(token)
     except ValidationError as error:
         return render(
-            request, "accounts/invitation.html", {"error": " ".join(error.messages)}, status=400
+            request,
+            "accounts/invitation.html",
+            {"error": " ".join(error.messages), "error_code": error.code},
+            status=400,
         )
-    context = {"invitation": invitation}
+    if invitation.accepted_at is not None:
+        workspace = invitation.workspace
+        if (
+            request.user.is_authenticated
+            and Membership.objects.filter(workspace=workspace, user=request.user).exists()
+        ):
+            messages.info(request, f"You are already a member of {workspace.name}.")
+            return redirect("studio", workspace_slug=workspace.slug)
+        return render(
+            request,
+            "accounts/invitation.html",
+            {
+                "error": "This invitation was already used. Log in to reach the team, or ask "
+                "its admin for a new invitation.",
+                "error_code": "invitation_used",
+            },
+            status=400,
+        )
+    context = {"invitation": invitation, "token": token}
     if request.method == "POST" and request.user.is_authenticated:
         try:
             membership = services.invitation_accept(invitation=invitation, user=request.user)
         except ValidationError as error:
             context["error"] = " ".join(error.messages)
             return render(request, "accounts/invitation.html", context, status=400)
-        messages.success(request, f"Welcome to {membership.workspace.name}.")
-        return redirect("dashboard")
+        messages.success(
+            request,
+            f"Welcome to {membership.workspace.name}! Upload a selfie to get your headshots.",
+        )
+        return redirect("studio", workspace_slug=membership.workspace.slug)
+    if not request.user.is_authenticated:
+        # Kept so that signing up, verifying and logging in ends in this team.
+        request.session[SESSION_INVITATION] = token
     return render(request, "accounts/invitation.html", context)

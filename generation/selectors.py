@@ -121,8 +121,14 @@ def photo_get(*, workspace: Workspace, user, photo_id: int) -> SourcePhoto:
 def orders_visible(*, membership: Membership) -> QuerySet[Order]:
     orders = Order.objects.for_workspace(membership.workspace)
     if not membership.has_role(Role.ADMIN):
-        orders = orders.filter(placed_by=membership.user)
-    return orders
+        return orders.filter(placed_by=membership.user)
+    # Owners and admins see everyone's orders, each with who placed it.
+    return orders.select_related("placed_by")
+
+
+def orders_show_placer(*, membership: Membership) -> bool:
+    """Whether order lists name who placed each order: for a team's owners and admins."""
+    return membership.workspace.kind == Workspace.Kind.TEAM and membership.has_role(Role.ADMIN)
 
 
 def orders_with_results(orders: QuerySet[Order], *, workspace: Workspace) -> QuerySet[Order]:

@@ -130,6 +130,7 @@ def studio(request, membership):
         "styles": selectors.styles_for_workspace(workspace=workspace),
         "photos": [_photo_json(photo, workspace) for photo in photos],
         "orders": selectors.orders_visible(membership=membership)[:5],
+        "show_placer": selectors.orders_show_placer(membership=membership),
         "limits": {
             "maxBytes": images.MAX_UPLOAD_BYTES,
             "minSide": images.MIN_SHORT_SIDE,
@@ -292,7 +293,12 @@ def order_history(request, membership):
     return render(
         request,
         "generation/orders.html",
-        {"workspace": membership.workspace, "membership": membership, "page": page},
+        {
+            "workspace": membership.workspace,
+            "membership": membership,
+            "page": page,
+            "show_placer": selectors.orders_show_placer(membership=membership),
+        },
     )
 
 
