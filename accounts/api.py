@@ -1,4 +1,5 @@
 from django.contrib.auth import authenticate
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
@@ -7,10 +8,14 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from billing.api import ServiceUnavailable
 from billing.plans import entitlements
+from billing.stripe_api import BillingUnavailable
+from generation.services import user_delete
 
 from . import services
 from .access import access_membership_by_id, workspaces_for_user
+from .account_export import account_export_response
 from .models import Membership, Role, Workspace
 
 
@@ -93,6 +98,10 @@ def _serialize_workspaces(user, workspaces) -> list[dict]:
     return WorkspaceSerializer(workspaces, many=True, context={"roles": roles}).data
 
 
+class AccountDeleteSerializer(serializers.Serializer):
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+
 class MeView(APIView):
     @extend_schema(
         responses=inline_serializer(
@@ -115,6 +124,29 @@ class MeView(APIView):
                 "workspaces": _serialize_workspaces(user, workspaces_for_user(user)),
             }
         )
+
+    @extend_schema(
+        request=AccountDeleteSerializer,
+        responses={204: None},
+        summary="Delete my account and my data (needs the password)",
+    )
+    def delete(self, request):
+        data = AccountDeleteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            user_delete(user=request.user, password=data.validated_data["password"])
+        except BillingUnavailable as error:
+            raise ServiceUnavailable(detail=error.message, code=error.code) from error
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AccountExportView(APIView):
+    @extend_schema(
+        responses={(200, "application/zip"): OpenApiTypes.BINARY},
+        summary="Download my data: a zip of my headshots and a JSON of my orders and invoices",
+    )
+    def get(self, request):
+        return account_export_response(request.user)
 
 
 class WorkspaceCreateSerializer(serializers.Serializer):

@@ -31,3 +31,11 @@ class SignupForm(AllauthSignupForm):
             # A readonly input can still be edited by hand; the invitation decides.
             self.cleaned_data["email"] = self.locked_email
         return super().clean_email()
+
+
+class AccountDeleteForm(forms.Form):
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )

@@ -5,6 +5,10 @@ from . import views
 urlpatterns = [
     path("", views.landing, name="landing"),
     path("home/", views.home, name="home"),
+    path("account/", views.account_data, name="account_data"),
+    path("account/export/", views.account_export, name="account_export"),
+    path("privacy/", views.privacy, name="privacy"),
+    path("terms/", views.terms, name="terms"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("invitations/<str:token>/", views.invitation_accept, name="invitation_accept"),
     path("w/<slug:workspace_slug>/members/", views.workspace_members, name="workspace_members"),

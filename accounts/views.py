@@ -1,13 +1,18 @@
 from allauth.account.views import SignupView as AllauthSignupView
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from billing.stripe_api import BillingUnavailable
+from generation.services import user_delete, user_deletion_blockers
+
 from . import selectors, services
 from .access import access_membership_by_slug
-from .forms import InvitationForm, WorkspaceForm
+from .account_export import account_export_response
+from .forms import AccountDeleteForm, InvitationForm, WorkspaceForm
 from .models import Invitation, Membership, Role
 
 # The invitation a visitor followed, kept through sign-up and email verification so
@@ -193,3 +198,44 @@ def invitation_accept(request, token: str):
         # Kept so that signing up, verifying and logging in ends in this team.
         request.session[SESSION_INVITATION] = token
     return render(request, "accounts/invitation.html", context)
+
+
+def privacy(request):
+    return render(request, "legal/privacy.html")
+
+
+def terms(request):
+    return render(request, "legal/terms.html")
+
+
+@login_required
+def account_data(request):
+    """Account and data: download everything, or delete the account with its data."""
+    form = AccountDeleteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user_delete(user=request.user, password=form.cleaned_data["password"])
+        except ValidationError as error:
+            form.add_error("password" if error.code == "wrong_password" else None, error)
+        except BillingUnavailable:
+            form.add_error(
+                None,
+                "We could not cancel your subscription just now, so nothing was deleted. "
+                "Try again in a few minutes.",
+            )
+        else:
+            logout(request)
+            messages.success(
+                request, "Your account and everything in it are deleted. Thank you for trying us."
+            )
+            return redirect("landing")
+    context = {"form": form, "blockers": user_deletion_blockers(user=request.user)}
+    return render(
+        request, "accounts/account_data.html", context, status=400 if form.errors else 200
+    )
+
+
+@login_required
+@require_GET
+def account_export(request):
+    return account_export_response(request.user)

@@ -25,6 +25,7 @@ from .plans import PAID_PLANS, PLANS, plan_for_price, subscription_current
 from .stripe_api import (
     billing_not_configured,
     stripe_client,
+    subscription_cancel_now,
     subscription_set_cancel_at_period_end,
     unavailable,
 )
@@ -194,6 +195,24 @@ def subscription_resume(*, workspace: Workspace, user: User) -> Subscription:
     subscription_sync(data=data, as_of=timezone.now(), workspace=workspace)
     current.refresh_from_db()
     return current
+
+
+def subscriptions_cancel_now(*, workspace: Workspace) -> int:
+    """End every live subscription of a workspace at Stripe at once (the workspace is
+    going away with its owner's account); returns how many were canceled.
+
+    Stripe's answer is applied like a webhook snapshot, so our copy is current even if
+    the workspace row is gone before the `customer.subscription.deleted` event lands.
+    """
+    live = [
+        subscription
+        for subscription in Subscription.objects.for_workspace(workspace)
+        if subscription.status not in Subscription.TERMINAL_STATUSES
+    ]
+    for subscription in live:
+        data = subscription_cancel_now(subscription.stripe_subscription_id)
+        subscription_sync(data=data, as_of=timezone.now(), workspace=workspace)
+    return len(live)
 
 
 def portal_session_create(*, workspace: Workspace, user: User, return_url: str) -> str:

@@ -5,6 +5,7 @@ package (`from generation import services`); each concern lives in its own modul
 """
 
 from ..models import ErrorCode
+from .account import user_delete, user_deletion_blockers, user_export
 from .lifecycle import (
     headshot_create,
     order_heartbeat,
@@ -38,6 +39,9 @@ from .purge import PurgeResult, headshots_purge_expired, photos_purge_expired, p
 from .styles import workspace_styles_set
 
 __all__ = [
+    "user_delete",
+    "user_deletion_blockers",
+    "user_export",
     "MAX_PER_STYLE",
     "PHOTO_LIFETIME",
     "ErrorCode",

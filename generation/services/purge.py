@@ -25,7 +25,7 @@ class PurgeResult:
     failed_ids: list[int] = field(default_factory=list)
 
 
-def _headshot_purge(*, headshot_id: int) -> bool:
+def headshot_purge(*, headshot_id: int) -> bool:
     with transaction.atomic():
         headshot = (
             Headshot.all_workspaces_unscoped.select_for_update().filter(pk=headshot_id).first()
@@ -97,7 +97,7 @@ def headshots_purge_expired(
         expired = Headshot.objects.for_workspace(workspace).filter(order__finished_at__lt=cutoff)
         result = _purge_in_batches(
             expired,
-            lambda pk: _headshot_purge(headshot_id=pk),
+            lambda pk: headshot_purge(headshot_id=pk),
             batch_size=batch_size,
             dry_run=dry_run,
         )
