@@ -13,6 +13,21 @@ urlpatterns = [
     path("invitations/<str:token>/", views.invitation_accept, name="invitation_accept"),
     path("w/<slug:workspace_slug>/members/", views.workspace_members, name="workspace_members"),
     path(
+        "w/<slug:workspace_slug>/members/bulk-invite/",
+        views.invitations_bulk,
+        name="invitations_bulk",
+    ),
+    path(
+        "w/<slug:workspace_slug>/members/invitations/<int:invitation_id>/remind/",
+        views.invitation_remind,
+        name="invitation_remind",
+    ),
+    path(
+        "w/<slug:workspace_slug>/members/<int:member_id>/role/",
+        views.membership_role,
+        name="membership_role",
+    ),
+    path(
         "w/<slug:workspace_slug>/members/invitations/<int:invitation_id>/revoke/",
         views.invitation_revoke,
         name="invitation_revoke",

@@ -6,13 +6,15 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from billing.plans import entitlements
 from billing.stripe_api import BillingUnavailable
+from generation.selectors import team_member_progress
 from generation.services import user_delete, user_deletion_blockers
 
 from . import selectors, services
 from .access import access_membership_by_slug
 from .account_export import account_export_response
-from .forms import AccountDeleteForm, InvitationForm, WorkspaceForm
+from .forms import AccountDeleteForm, BulkInviteForm, InvitationForm, RoleForm, WorkspaceForm
 from .models import Invitation, Membership, Role
 
 # The invitation a visitor followed, kept through sign-up and email verification so
@@ -112,34 +114,124 @@ def dashboard(request):
     )
 
 
+def _members_page(request, membership, *, form=None, bulk_form=None, bulk_rows=None, status=200):
+    """The team dashboard: who is in, how far each person got, seats, invitations."""
+    workspace = membership.workspace
+    can_manage = membership.has_role(Role.ADMIN)
+    members = list(workspace.memberships.select_related("user").order_by("created_at"))
+    progress = team_member_progress(workspace=workspace) if can_manage else {}
+    rights = entitlements(workspace)
+    invitations = list(workspace.invitations.filter(accepted_at=None, revoked_at=None))
+    seats_bought = rights.seats if rights.plan == "team" else None
+    context = {
+        "workspace": workspace,
+        "membership": membership,
+        "members": [
+            {"membership": member, "progress": progress.get(member.user_id)} for member in members
+        ],
+        "invitations": invitations,
+        "can_manage": can_manage,
+        "is_owner": membership.role == Role.OWNER,
+        "roles": Role.choices,
+        "form": form or InvitationForm(),
+        "bulk_form": bulk_form or BulkInviteForm(),
+        "bulk_rows": bulk_rows or [],
+        "seats_bought": seats_bought,
+        "seats_used": len(members),
+        "seats_short": bool(seats_bought and len(members) + len(invitations) > seats_bought),
+        "chosen_count": sum(item.chosen for item in progress.values()),
+    }
+    return render(request, "accounts/members.html", context, status=status)
+
+
 @login_required
 def workspace_members(request, workspace_slug: str):
     membership = access_membership_by_slug(request.user, workspace_slug)
     workspace = membership.workspace
-    can_manage = membership.has_role(Role.ADMIN)
-    form = InvitationForm(request.POST or None)
-    if request.method == "POST":
-        if not can_manage:
-            raise PermissionDenied("Only owners and admins can invite people.")
-        if form.is_valid():
-            try:
-                invitation = services.invitation_create(
-                    workspace=workspace, invited_by=request.user, **form.cleaned_data
-                )
-            except ValidationError as error:
-                form.add_error("email", error)
-            else:
-                messages.success(request, f"Invitation sent to {invitation.email}.")
-                return redirect("workspace_members", workspace_slug=workspace.slug)
-    context = {
-        "workspace": workspace,
-        "membership": membership,
-        "members": workspace.memberships.select_related("user").order_by("created_at"),
-        "invitations": workspace.invitations.filter(accepted_at=None, revoked_at=None),
-        "can_manage": can_manage,
-        "form": form,
-    }
-    return render(request, "accounts/members.html", context)
+    if request.method != "POST":
+        return _members_page(request, membership)
+    if not membership.has_role(Role.ADMIN):
+        raise PermissionDenied("Only owners and admins can invite people.")
+    form = InvitationForm(request.POST)
+    if form.is_valid():
+        try:
+            invitation = services.invitation_create(
+                workspace=workspace, invited_by=request.user, **form.cleaned_data
+            )
+        except ValidationError as error:
+            form.add_error("email", error)
+        else:
+            messages.success(request, f"Invitation sent to {invitation.email}.")
+            return redirect("workspace_members", workspace_slug=workspace.slug)
+    return _members_page(request, membership, form=form, status=400)
+
+
+@login_required
+@require_POST
+def invitations_bulk(request, workspace_slug: str):
+    membership = access_membership_by_slug(request.user, workspace_slug, min_role=Role.ADMIN)
+    workspace = membership.workspace
+    form = BulkInviteForm(request.POST, request.FILES)
+    rows = []
+    if form.is_valid():
+        try:
+            created = services.invitations_create_bulk(
+                workspace=workspace,
+                invited_by=request.user,
+                emails=form.cleaned_data["addresses"],
+                role=form.cleaned_data["role"],
+            )
+        except services.BulkInvitationRefused as error:
+            form.add_error(None, error)
+            rows = error.rows
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(
+                request, f"{len(created)} invitation{'s' if len(created) != 1 else ''} sent."
+            )
+            return redirect("workspace_members", workspace_slug=workspace.slug)
+    return _members_page(request, membership, bulk_form=form, bulk_rows=rows, status=400)
+
+
+@login_required
+@require_POST
+def invitation_remind(request, workspace_slug: str, invitation_id: int):
+    workspace = access_membership_by_slug(
+        request.user, workspace_slug, min_role=Role.ADMIN
+    ).workspace
+    invitation = get_object_or_404(workspace.invitations, pk=invitation_id)
+    try:
+        services.invitation_remind(invitation=invitation, reminded_by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Reminder sent to {invitation.email}.")
+    return redirect("workspace_members", workspace_slug=workspace.slug)
+
+
+@login_required
+@require_POST
+def membership_role(request, workspace_slug: str, member_id: int):
+    workspace = access_membership_by_slug(
+        request.user, workspace_slug, min_role=Role.OWNER
+    ).workspace
+    member = get_object_or_404(workspace.memberships.select_related("user"), pk=member_id)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose owner, admin or member.")
+    else:
+        try:
+            services.membership_role_set(
+                membership=member, role=form.cleaned_data["role"], changed_by=request.user
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(
+                request, f"{member.user.email} is now {member.get_role_display().lower()}."
+            )
+    return redirect("workspace_members", workspace_slug=workspace.slug)
 
 
 @login_required

@@ -37,8 +37,10 @@ from .photos import (
 )
 from .purge import PurgeResult, headshots_purge_expired, photos_purge_expired, purge_run
 from .styles import workspace_styles_set
+from .team import headshot_choose
 
 __all__ = [
+    "headshot_choose",
     "user_delete",
     "user_deletion_blockers",
     "user_export",

@@ -70,8 +70,7 @@ def user_delete(*, user: User, password: str) -> None:
         names = ", ".join(workspace.name for workspace in blockers)
         raise ValidationError(
             f"You are the only owner of {names}, which has other members. Make another "
-            "member an owner on the Members page (or remove the members) first; then "
-            "delete your account.",
+            "member an owner on the Members page first, then delete your account.",
             code="sole_owner",
         )
     erased = _workspaces_to_erase(user)
