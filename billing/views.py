@@ -58,6 +58,7 @@ def workspace_billing(request, workspace_slug: str):
         # checkout is the way back.
         "can_upgrade": subscription is None or subscription.status == subscription.Status.CANCELED,
         "upgrade_offers": upgrade_offers,
+        "current_price": offers[subscription.plan].price if subscription else None,
         "any_sellable": any(offer.sellable for offer in upgrade_offers),
         "rights": entitlements(workspace),
         "usage": quota_status(workspace=workspace) if quota_status else None,
