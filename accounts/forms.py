@@ -63,7 +63,7 @@ class BulkInviteForm(forms.Form):
         widget=forms.Textarea(
             attrs={"rows": 5, "placeholder": "ada@example.com\ngrace@example.com"}
         ),
-        help_text="One a line, or separated by commas. Names are fine: Ada <ada@example.com>.",
+        help_text="One a line, or separated by commas. Names are fine: Ada &lt;ada@example.com&gt;.",
     )
     csv_file = forms.FileField(
         label="Or a CSV file",

@@ -182,7 +182,7 @@ def invitations_bulk(request, workspace_slug: str):
                 role=form.cleaned_data["role"],
             )
         except services.BulkInvitationRefused as error:
-            form.add_error(None, error)
+            # Shown row by row above the form, with the list kept for fixing.
             rows = error.rows
         except ValidationError as error:
             form.add_error(None, error)
