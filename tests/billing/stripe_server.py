@@ -11,7 +11,8 @@ paying on the checkout page creates the subscription and delivers signed events 
 the app, so the whole flow runs offline:
 
     python -m tests.billing.stripe_server --port 12111 \\
-        --webhook-url http://127.0.0.1:8000/billing/stripe/webhook/ --webhook-secret whsec_demo
+        --webhook-url http://127.0.0.1:8000/billing/stripe/webhook/ --webhook-secret whsec_demo \\
+        --price price_premium=1900:usd --price price_team=1200:usd
 """
 
 import argparse
@@ -536,10 +537,21 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--webhook-url", help="the app's /billing/stripe/webhook/ URL")
     parser.add_argument("--webhook-secret", help="the app's STRIPE_WEBHOOK_SECRET")
+    parser.add_argument(
+        "--price",
+        action="append",
+        default=[],
+        metavar="ID=CENTS:CURRENCY",
+        help="a monthly price to answer Price.retrieve with, e.g. price_premium=1900:usd",
+    )
     args = parser.parse_args()
     server = FakeStripe(
         args.host, args.port, webhook_url=args.webhook_url, webhook_secret=args.webhook_secret
     )
+    for spec in args.price:
+        price_id, _, amount = spec.partition("=")
+        cents, _, currency = amount.partition(":")
+        server.add_price(price_id, unit_amount=int(cents), currency=currency or "usd")
     print(f"Test Stripe listening on {server.url}", flush=True)
     try:
         server.serve_forever()
