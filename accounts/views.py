@@ -20,6 +20,8 @@ from .models import Invitation, Membership, Role
 # The invitation a visitor followed, kept through sign-up and email verification so
 # that the first login lands them in the team (see `home`).
 SESSION_INVITATION = "invitation_token"
+# The bulk form shares the members page with the single invitation form.
+BULK_PREFIX = "bulk"
 
 
 def landing(request):
@@ -134,7 +136,7 @@ def _members_page(request, membership, *, form=None, bulk_form=None, bulk_rows=N
         "is_owner": membership.role == Role.OWNER,
         "roles": Role.choices,
         "form": form or InvitationForm(),
-        "bulk_form": bulk_form or BulkInviteForm(),
+        "bulk_form": bulk_form or BulkInviteForm(prefix=BULK_PREFIX),
         "bulk_rows": bulk_rows or [],
         "seats_bought": seats_bought,
         "seats_used": len(members),
@@ -171,7 +173,7 @@ def workspace_members(request, workspace_slug: str):
 def invitations_bulk(request, workspace_slug: str):
     membership = access_membership_by_slug(request.user, workspace_slug, min_role=Role.ADMIN)
     workspace = membership.workspace
-    form = BulkInviteForm(request.POST, request.FILES)
+    form = BulkInviteForm(request.POST, request.FILES, prefix=BULK_PREFIX)
     rows = []
     if form.is_valid():
         try:

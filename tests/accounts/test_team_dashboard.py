@@ -131,9 +131,9 @@ def test_bulk_invite_from_a_pasted_list_and_a_csv(
         response = client.post(
             f"/w/{workspace.slug}/members/bulk-invite/",
             {
-                "emails": "Linus <linus@example.com>, ken@example.com\nbarbara@example.com",
-                "csv_file": csv_file,
-                "role": "member",
+                "bulk-emails": "Linus <linus@example.com>, ken@example.com\nbarbara@example.com",
+                "bulk-csv_file": csv_file,
+                "bulk-role": "member",
             },
             follow=True,
         )
@@ -155,7 +155,7 @@ def test_one_bad_row_invites_nobody_and_each_row_says_why(client, user, workspac
     response = client.post(
         f"/w/{workspace.slug}/members/bulk-invite/",
         {
-            "emails": "\n".join(
+            "bulk-emails": "\n".join(
                 [
                     "fine@example.com",
                     "not-an-address",
@@ -164,7 +164,7 @@ def test_one_bad_row_invites_nobody_and_each_row_says_why(client, user, workspac
                     "FINE@example.com",
                 ]
             ),
-            "role": "member",
+            "bulk-role": "member",
         },
     )
     assert response.status_code == 400
@@ -181,7 +181,10 @@ def test_a_csv_that_is_not_text_is_a_clear_error(client, user, workspace):
     client.force_login(user)
     response = client.post(
         f"/w/{workspace.slug}/members/bulk-invite/",
-        {"csv_file": SimpleUploadedFile("staff.csv", b"\xff\xfe\x00bad"), "role": "member"},
+        {
+            "bulk-csv_file": SimpleUploadedFile("staff.csv", b"\xff\xfe\x00bad"),
+            "bulk-role": "member",
+        },
     )
     assert response.status_code == 400
     assert "not UTF-8 text" in response.content.decode()

@@ -265,10 +265,10 @@ def test_the_team_dashboard(portal, open_browser, mailoutbox, tmp_path):
 
     # Bulk invite: one bad row refuses the list, each row says why.
     page.fill(
-        "textarea[name=emails]",
+        "textarea[name=bulk-emails]",
         "Barbara <barbara@example.com>\nnot an address\ngrace@example.com\nmargaret@example.com",
     )
-    page.get_by_role("button", name="Send invitations").click()
+    page.get_by_role("button", name="Invite everyone on the list").click()
     page.get_by_text("Nobody was invited").wait_for()
     errors = page.locator(".bulk-error-list").inner_text()
     assert "Row 2" in errors and "Not an email address." in errors
@@ -277,9 +277,9 @@ def test_the_team_dashboard(portal, open_browser, mailoutbox, tmp_path):
     camera.shot(page, "bulk invite errors")
     csv_path = tmp_path / "staff.csv"
     csv_path.write_text("Name,Email\nBarbara,barbara@example.com\nMargaret,margaret@example.com\n")
-    page.fill("textarea[name=emails]", "")
-    page.set_input_files("input[name=csv_file]", str(csv_path))
-    page.get_by_role("button", name="Send invitations").click()
+    page.fill("textarea[name=bulk-emails]", "")
+    page.set_input_files("input[name=bulk-csv_file]", str(csv_path))
+    page.get_by_role("button", name="Invite everyone on the list").click()
     page.get_by_text("2 invitations sent.").wait_for()
     camera.shot(page, "bulk invite sent")
 
