@@ -50,7 +50,12 @@ def sign_up_and_verify(page, camera, mailoutbox, *, portal: str, email: str, sta
     start.click()
     page.wait_for_url("**/accounts/signup/**")
     camera.shot(page, "sign up")
-    page.fill("input[name=email]", email)
+    address = page.locator("input[name=email]")
+    if address.get_attribute("readonly") is None:
+        address.fill(email)
+    else:
+        # Came from an invitation: the invited address is filled in and locked.
+        assert address.input_value() == email
     page.fill("input[name=password1]", PASSWORD)
     page.fill("input[name=password2]", PASSWORD)
     sent_before = len(mailoutbox)
