@@ -52,6 +52,7 @@ def test_the_invited_address_is_locked_and_verifying_lands_in_the_team_studio(
     assert response.redirect_chain[-1][0] == f"/w/{workspace.slug}/"
     assert Membership.objects.filter(workspace=workspace, user=newcomer).exists()
     assert f"Welcome to {workspace.name}!" in response.content.decode()
+    assert "Successfully signed in" not in response.content.decode()
     assert Invitation.objects.get().accepted_by == newcomer
 
 
