@@ -156,11 +156,12 @@ def workspace_billing_success(request, workspace_slug: str):
     """Back from a paid checkout: straight to making headshots, with a welcome."""
     workspace = access_membership_by_slug(request.user, workspace_slug).workspace
     plan = PLANS.get(request.GET.get("plan", ""))
+    name = plan.name if plan and plan.is_paid else "your new plan"
+    whose = f"{workspace.name} gets" if workspace.kind == workspace.Kind.TEAM else "you get"
     messages.success(
         request,
-        f"Welcome to {plan.name if plan and plan.is_paid else 'your new plan'}! "
-        f"Payment received: {workspace.name} switches over as soon as Stripe confirms it, "
-        "usually within seconds. Every style and 4K are yours.",
+        f"Welcome to {name}! Payment received: {whose} every style and 4K as soon as "
+        "Stripe confirms it, usually within seconds.",
         extra_tags="welcome",
     )
     return redirect("studio", workspace_slug=workspace.slug)

@@ -138,6 +138,23 @@ def test_prices_everywhere_and_billing_not_configured_and_resume(
     assert stripe_test_server.subscriptions["sub_ending"]["cancel_at_period_end"] is False
     camera.shot(page, "billing resumed")
 
+    # Paying lands in the studio with a welcome, not on a thank-you dead end.
+    solo = UserFactory(email="solo@example.com")
+    personal = MembershipFactory(
+        user=solo, workspace__kind="personal", workspace__name="Personal"
+    ).workspace
+    buyer = open_browser("solo").new_page()
+    log_in(buyer, portal, solo.email)
+    assert buyer.url.endswith(f"/w/{personal.slug}/"), "one workspace: straight to its studio"
+    buyer.locator("nav").get_by_role("link", name="Billing").click()
+    buyer.get_by_role("button", name="Upgrade to Premium").click()
+    buyer.wait_for_url(f"{stripe_test_server.url}/checkout/**")
+    buyer.get_by_role("button", name="Pay").click()
+    buyer.wait_for_url(f"**/w/{personal.slug}/")
+    buyer.get_by_text("Welcome to Premium!").wait_for()
+    assert buyer.inner_text("#quota-remaining") == "200"
+    camera.shot(buyer, "studio welcome after payment")
+
 
 def test_an_invitation_survives_sign_up_and_dead_links_say_why(portal, open_browser, mailoutbox):
     camera = Camera("invitation")
