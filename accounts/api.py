@@ -2,6 +2,7 @@ from allauth.account.adapter import get_adapter as get_account_adapter
 from allauth.mfa.utils import is_mfa_enabled
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
@@ -9,13 +10,17 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from billing.api import ServiceUnavailable
 from billing.plans import entitlements
+from billing.stripe_api import BillingUnavailable
+from generation.services import user_delete
 from headshot_site.api_errors import answering
 from headshot_site.openapi import error_response
 from headshot_site.serializer_fields import TextField, has_visible_text
 
 from . import services
 from .access import access_membership_by_id, workspaces_for_user
+from .account_export import account_export_response
 from .models import Membership, OutgoingEmail, PersonalAccessToken, Role, Workspace
 
 
@@ -228,6 +233,10 @@ def _serialize_workspaces(user, workspaces) -> list[dict]:
     return WorkspaceSerializer(workspaces, many=True, context={"roles": roles}).data
 
 
+class AccountDeleteSerializer(serializers.Serializer):
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+
 class MeView(APIView):
     @extend_schema(
         responses=inline_serializer(
@@ -250,6 +259,29 @@ class MeView(APIView):
                 "workspaces": _serialize_workspaces(user, workspaces_for_user(user)),
             }
         )
+
+    @extend_schema(
+        request=AccountDeleteSerializer,
+        responses={204: None},
+        summary="Delete my account and my data (needs the password)",
+    )
+    def delete(self, request):
+        data = AccountDeleteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            user_delete(user=request.user, password=data.validated_data["password"])
+        except BillingUnavailable as error:
+            raise ServiceUnavailable(detail=error.message, code=error.code) from error
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AccountExportView(APIView):
+    @extend_schema(
+        responses={(200, "application/zip"): OpenApiTypes.BINARY},
+        summary="Download my data: a zip of my headshots and a JSON of my orders and invoices",
+    )
+    def get(self, request):
+        return account_export_response(request.user)
 
 
 class WorkspaceCreateSerializer(serializers.Serializer):

@@ -8,6 +8,7 @@ urlpatterns = [
     path("auth/tokens/", api.TokenListView.as_view(), name="api_tokens"),
     path("auth/tokens/<int:token_id>/", api.TokenDetailView.as_view(), name="api_token_detail"),
     path("me/", api.MeView.as_view(), name="api_me"),
+    path("me/export/", api.AccountExportView.as_view(), name="api_me_export"),
     path("workspaces/", api.WorkspaceListView.as_view(), name="api_workspaces"),
     path("workspaces/<int:wid>/", api.WorkspaceDetailView.as_view(), name="api_workspace"),
     path(

@@ -2,6 +2,7 @@
 
 import secrets
 import unicodedata
+from datetime import timedelta
 
 from allauth.account.adapter import get_adapter as get_account_adapter
 from allauth.account.models import EmailAddress
@@ -217,14 +218,7 @@ def _queue_invitation_email(invitation: Invitation) -> None:
 def invitation_create(
     *, workspace: Workspace, invited_by: User, email: str, role: str = Role.MEMBER
 ) -> Invitation:
-    membership = Membership.objects.filter(workspace=workspace, user=invited_by).first()
-    if membership is None or not membership.has_role(Role.ADMIN):
-        raise PermissionDenied("Only owners and admins can invite people.")
-    if workspace.kind != Workspace.Kind.TEAM:
-        raise ValidationError(
-            "Personal workspaces are just for you. Create a team workspace to invite people.",
-            code="personal_workspace",
-        )
+    _require_inviter(workspace=workspace, user=invited_by)
     if role not in (Role.ADMIN, Role.MEMBER):
         raise ValidationError("Invite people as an admin or a member.", code="invalid_role")
     email = _clean_email(email)
@@ -251,12 +245,9 @@ def invitation_create(
 
 
 def invitation_resend(*, invitation: Invitation, sent_by: User) -> Invitation:
-    """Email a pending invitation again (after its email failed, say), with the same link."""
-    membership = Membership.objects.filter(
-        workspace_id=invitation.workspace_id, user=sent_by
-    ).first()
-    if membership is None or not membership.has_role(Role.ADMIN):
-        raise PermissionDenied("Only owners and admins can send invitations.")
+    """Email a pending invitation again (a reminder, or after its email failed), with
+    the same link and seven more days from now."""
+    _require_inviter(workspace=invitation.workspace, user=sent_by)
     with transaction.atomic():
         invitation = (
             Invitation.objects.select_for_update().select_related("workspace").get(pk=invitation.pk)
@@ -265,13 +256,123 @@ def invitation_resend(*, invitation: Invitation, sent_by: User) -> Invitation:
             raise ValidationError(
                 "This invitation was already accepted or withdrawn.", code="invitation_closed"
             )
-        if invitation.is_expired:
-            raise ValidationError(
-                "This invitation has expired. Withdraw it and invite again.",
-                code="invitation_expired",
-            )
+        invitation.expires_at = timezone.now() + timedelta(days=settings.INVITATION_MAX_AGE_DAYS)
+        invitation.save(update_fields=["expires_at"])
         _queue_invitation_email(invitation)
     return invitation
+
+
+MAX_BULK_INVITATIONS = 500
+
+
+class BulkInvitationRefused(ValidationError):
+    """Some rows cannot be invited; nothing was. `rows` holds (row, email, why) for each."""
+
+    def __init__(self, rows: list[tuple[int, str, str]]):
+        super().__init__(
+            f"{len(rows)} row{'s' if len(rows) != 1 else ''} need fixing; nobody was invited.",
+            code="bulk_invalid",
+        )
+        self.rows = rows
+
+
+def _require_inviter(*, workspace: Workspace, user: User) -> None:
+    membership = Membership.objects.filter(workspace=workspace, user=user).first()
+    if membership is None or not membership.has_role(Role.ADMIN):
+        raise PermissionDenied("Only owners and admins can invite people.")
+    if workspace.kind != Workspace.Kind.TEAM:
+        raise ValidationError(
+            "Personal workspaces are just for you. Create a team workspace to invite people.",
+            code="personal_workspace",
+        )
+
+
+def invitations_create_bulk(
+    *, workspace: Workspace, invited_by: User, emails: list[str], role: str = Role.MEMBER
+) -> list[Invitation]:
+    """Invite everyone on a pasted list or a CSV, or nobody: every row is checked first,
+    and any bad row (not an address, repeated, already a member, already invited)
+    refuses the whole list with a reason per row."""
+    _require_inviter(workspace=workspace, user=invited_by)
+    if role not in (Role.ADMIN, Role.MEMBER):
+        raise ValidationError("Invite people as an admin or a member.", code="invalid_role")
+    if not emails:
+        raise ValidationError("Paste at least one email address.", code="bulk_empty")
+    if len(emails) > MAX_BULK_INVITATIONS:
+        raise ValidationError(
+            f"At most {MAX_BULK_INVITATIONS} addresses at a time.", code="bulk_too_many"
+        )
+    members = {
+        email.lower()
+        for email in Membership.objects.filter(workspace=workspace).values_list(
+            "user__email", flat=True
+        )
+    }
+    now = timezone.now()
+    invited = {
+        email.lower()
+        for email in Invitation.objects.filter(
+            workspace=workspace, accepted_at=None, revoked_at=None, expires_at__gt=now
+        ).values_list("email", flat=True)
+    }
+    problems, seen, clean = [], {}, []
+    for row, raw in enumerate(emails, start=1):
+        try:
+            email = _clean_email(raw)
+        except ValidationError:
+            problems.append((row, raw, "Not an email address."))
+            continue
+        if email in seen:
+            problems.append((row, raw, f"Repeats row {seen[email]}."))
+        elif email in members:
+            problems.append((row, raw, "Already a member."))
+        elif email in invited:
+            problems.append((row, raw, "Already has a pending invitation."))
+        seen.setdefault(email, row)
+        clean.append(email)
+    if problems:
+        raise BulkInvitationRefused(problems)
+    with transaction.atomic():
+        # Expired invitations to the same addresses make way for the new ones.
+        Invitation.objects.filter(
+            workspace=workspace,
+            accepted_at=None,
+            revoked_at=None,
+            email__in=clean,
+        ).update(revoked_at=now)
+        created = [
+            Invitation.objects.create(
+                workspace=workspace, email=email, role=role, invited_by=invited_by
+            )
+            for email in clean
+        ]
+        for invitation in created:
+            _queue_invitation_email(invitation)
+    return created
+
+
+def membership_role_set(*, membership: Membership, role: str, changed_by: User) -> Membership:
+    """Owners change roles; a team always keeps at least one owner."""
+    changer = Membership.objects.filter(workspace_id=membership.workspace_id, user=changed_by)
+    if not any(m.role == Role.OWNER for m in changer):
+        raise PermissionDenied("Only owners can change roles.")
+    if role not in Role.values:
+        raise ValidationError("Choose owner, admin or member.", code="invalid_role")
+    with transaction.atomic():
+        owners = Membership.objects.select_for_update().filter(
+            workspace_id=membership.workspace_id, role=Role.OWNER
+        )
+        if (
+            membership.role == Role.OWNER
+            and role != Role.OWNER
+            and not owners.exclude(pk=membership.pk).exists()
+        ):
+            raise ValidationError(
+                "A team needs an owner: make someone else an owner first.", code="last_owner"
+            )
+        membership.role = role
+        membership.save(update_fields=["role"])
+    return membership
 
 
 def invitation_from_token(token: str) -> Invitation:

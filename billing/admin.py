@@ -1,12 +1,23 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from accounts.admin import ReadOnlyAdmin
 
 from .models import BillingAccount, StripeEvent, Subscription
+from .stripe_api import billing_configuration_problems
+
+
+class ConfigurationWarnings:
+    """Staff see what stops customers from paying; customers only read that upgrades
+    are not available yet."""
+
+    def changelist_view(self, request, extra_context=None):
+        for problem in billing_configuration_problems():
+            messages.warning(request, f"Billing: {problem}")
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(BillingAccount)
-class BillingAccountAdmin(admin.ModelAdmin):
+class BillingAccountAdmin(ConfigurationWarnings, admin.ModelAdmin):
     list_display = ["workspace", "stripe_customer_id", "created_at"]
     search_fields = ["workspace__name", "workspace__slug", "stripe_customer_id"]
     readonly_fields = ["created_at"]
@@ -14,7 +25,7 @@ class BillingAccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(ConfigurationWarnings, admin.ModelAdmin):
     list_display = [
         "stripe_subscription_id",
         "workspace",
@@ -42,7 +53,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(StripeEvent)
-class StripeEventAdmin(ReadOnlyAdmin):
+class StripeEventAdmin(ConfigurationWarnings, ReadOnlyAdmin):
     list_display = ["event_id", "type", "outcome", "workspace", "stripe_customer_id", "created"]
     list_filter = ["type", "outcome", "livemode"]
     search_fields = [

@@ -1,6 +1,7 @@
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -11,6 +12,7 @@ from headshot_site.openapi import error_response
 
 from . import services
 from .plans import PAID_PLANS
+from .prices import plan_offers
 from .services import MAX_SEATS
 from .stripe_api import BillingUnavailable
 
@@ -80,7 +82,8 @@ class CheckoutView(APIView):
                     user=request.user,
                     plan=data.validated_data["plan"],
                     seats=data.validated_data.get("seats"),
-                    success_url=_absolute(request, "workspace_billing_success", workspace),
+                    success_url=_absolute(request, "workspace_billing_success", workspace)
+                    + f"?plan={data.validated_data['plan']}",
                     cancel_url=_absolute(request, "workspace_billing_canceled", workspace),
                 )
         except BillingUnavailable as error:
@@ -105,3 +108,76 @@ class PortalView(APIView):
         except BillingUnavailable as error:
             raise _unavailable(error) from error
         return Response({"url": url}, status=status.HTTP_201_CREATED)
+
+
+PriceSerializer = inline_serializer(
+    "PlanPrice",
+    {
+        "amount": serializers.DecimalField(max_digits=12, decimal_places=2),
+        "currency": serializers.CharField(help_text="ISO 4217, lower case"),
+        "interval": serializers.ChoiceField(choices=["day", "week", "month", "year"]),
+        "per_seat": serializers.BooleanField(),
+        "display": serializers.CharField(help_text='e.g. "$19.00 a month"'),
+    },
+    allow_null=True,
+)
+PLAN_FIELDS = (
+    "Plan",
+    {
+        "code": serializers.CharField(),
+        "name": serializers.CharField(),
+        "tagline": serializers.CharField(),
+        "per_seat": serializers.BooleanField(),
+        "entitlements": serializers.DictField(help_text="what one seat of the plan gives"),
+        "price": PriceSerializer,
+        "available": serializers.BooleanField(
+            help_text="whether this server can sell the plan now; false: not available yet"
+        ),
+    },
+)
+
+
+class PlanListView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses={200: inline_serializer(*PLAN_FIELDS, many=True)},
+        summary="The plans, what each gives and what it costs (public)",
+    )
+    def get(self, request):
+        return Response(
+            [
+                {
+                    "code": offer.plan.code,
+                    "name": offer.plan.name,
+                    "tagline": offer.plan.tagline,
+                    "per_seat": offer.plan.per_seat,
+                    "entitlements": offer.plan.base.as_dict(),
+                    "price": offer.price.as_dict() if offer.price else None,
+                    "available": offer.sellable if offer.plan.is_paid else True,
+                }
+                for offer in plan_offers().values()
+            ]
+        )
+
+
+class ResumeView(APIView):
+    @extend_schema(
+        request=None,
+        responses={
+            200: inline_serializer(
+                "ResumedPlan",
+                {"plan": serializers.CharField(), "renews_at": serializers.DateTimeField()},
+            ),
+            503: UNAVAILABLE,
+        },
+        summary="Undo a cancellation set for the end of the paid period (owners and admins)",
+    )
+    def post(self, request, wid: int):
+        workspace = access_membership_by_id(request.user, wid, min_role=Role.ADMIN).workspace
+        try:
+            subscription = services.subscription_resume(workspace=workspace, user=request.user)
+        except BillingUnavailable as error:
+            raise _unavailable(error) from error
+        return Response({"plan": subscription.plan, "renews_at": subscription.current_period_end})

@@ -16,12 +16,19 @@ from typing import NamedTuple
 import stripe
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from accounts.models import Membership, Role, User, Workspace
 
 from .models import BillingAccount, StripeEvent, Subscription
 from .plans import PAID_PLANS, PLANS, plan_for_price, subscription_current
-from .stripe_api import BillingUnavailable, stripe_client, unavailable
+from .stripe_api import (
+    billing_not_configured,
+    stripe_client,
+    subscription_cancel_now,
+    subscription_set_cancel_at_period_end,
+    unavailable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -133,18 +140,20 @@ def checkout_session_create(
             )
     elif seats not in (None, 1):
         raise ValidationError(f"The {chosen.name} plan has one seat.", code="seats_not_per_seat")
-    if subscription_current(workspace) is not None:
+    current = subscription_current(workspace)
+    # A subscription canceled outright still grants its paid period, but cannot be
+    # resumed at Stripe: a new checkout is the way back. One set to end with its
+    # period is resumed instead (subscription_resume).
+    if current is not None and current.status not in Subscription.TERMINAL_STATUSES:
         raise ValidationError(
-            "This workspace already has a paid plan. Use Manage billing to change it.",
+            "This workspace already has a paid plan. Use Manage billing to change it, "
+            "or Resume if it is set to end.",
             code="already_subscribed",
         )
     client = stripe_client()
     price = chosen.price_id()
     if not price:
-        raise BillingUnavailable(
-            f"Billing is not configured on this server: {chosen.price_setting} is not set.",
-            code="billing_not_configured",
-        )
+        raise billing_not_configured(f"{chosen.price_setting} is not set.")
     customer_id = billing_account_ensure_customer(workspace=workspace, user=user, client=client)
     metadata = {"workspace_id": str(workspace.pk), "plan": chosen.code}
     try:
@@ -167,6 +176,43 @@ def checkout_session_create(
     except stripe.StripeError as error:
         raise unavailable(error) from error
     return session.url
+
+
+def subscription_resume(*, workspace: Workspace, user: User) -> Subscription:
+    """Undo a cancellation that waits for the end of the paid period."""
+    _require_billing_admin(workspace=workspace, user=user)
+    current = subscription_current(workspace)
+    if (
+        current is None
+        or not current.cancel_at_period_end
+        or current.status in Subscription.TERMINAL_STATUSES
+    ):
+        raise ValidationError(
+            "There is no cancellation to undo: the plan is not set to end.",
+            code="nothing_to_resume",
+        )
+    data = subscription_set_cancel_at_period_end(current.stripe_subscription_id, cancel=False)
+    subscription_sync(data=data, as_of=timezone.now(), workspace=workspace)
+    current.refresh_from_db()
+    return current
+
+
+def subscriptions_cancel_now(*, workspace: Workspace) -> int:
+    """End every live subscription of a workspace at Stripe at once (the workspace is
+    going away with its owner's account); returns how many were canceled.
+
+    Stripe's answer is applied like a webhook snapshot, so our copy is current even if
+    the workspace row is gone before the `customer.subscription.deleted` event lands.
+    """
+    live = [
+        subscription
+        for subscription in Subscription.objects.for_workspace(workspace)
+        if subscription.status not in Subscription.TERMINAL_STATUSES
+    ]
+    for subscription in live:
+        data = subscription_cancel_now(subscription.stripe_subscription_id)
+        subscription_sync(data=data, as_of=timezone.now(), workspace=workspace)
+    return len(live)
 
 
 def portal_session_create(*, workspace: Workspace, user: User, return_url: str) -> str:

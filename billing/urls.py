@@ -23,6 +23,11 @@ workspace_urlpatterns = [
         name="workspace_billing_portal",
     ),
     path(
+        "w/<slug:workspace_slug>/billing/resume/",
+        views.workspace_billing_resume,
+        name="workspace_billing_resume",
+    ),
+    path(
         "w/<slug:workspace_slug>/billing/success/",
         views.workspace_billing_success,
         name="workspace_billing_success",

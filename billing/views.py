@@ -17,6 +17,7 @@ from . import services
 from .forms import CheckoutForm
 from .models import BillingAccount
 from .plans import PAID_PLANS, PLANS, entitlements, subscription_current
+from .prices import plan_offers, plan_sellable
 from .stripe_api import BillingUnavailable, WebhookRejected, webhook_event_verify
 
 try:
@@ -31,7 +32,9 @@ except ImportError:
 def pricing(request):
     workspaces = workspaces_for_user(request.user).order_by("kind", "name")
     return render(
-        request, "billing/pricing.html", {"plans": list(PLANS.values()), "workspaces": workspaces}
+        request,
+        "billing/pricing.html",
+        {"workspaces": workspaces, "any_sellable": any(map(plan_sellable, PAID_PLANS))},
     )
 
 
@@ -40,16 +43,28 @@ def pricing(request):
 def workspace_billing(request, workspace_slug: str):
     membership = access_membership_by_slug(request.user, workspace_slug)
     workspace = membership.workspace
+    subscription = subscription_current(workspace)
+    offers = plan_offers()
+    upgrade_offers = [
+        offers[plan.code]
+        for plan in PAID_PLANS
+        if not plan.per_seat or workspace.kind == workspace.Kind.TEAM
+    ]
     context = {
         "workspace": workspace,
         "can_manage": membership.has_role(Role.ADMIN),
-        "subscription": subscription_current(workspace),
+        "subscription": subscription,
+        # Canceled outright, the paid period still runs but cannot be resumed: a new
+        # checkout is the way back.
+        "can_upgrade": subscription is None or subscription.status == subscription.Status.CANCELED,
+        "upgrade_offers": upgrade_offers,
+        "current_price": offers[subscription.plan].price if subscription else None,
+        "any_sellable": any(offer.sellable for offer in upgrade_offers),
         "rights": entitlements(workspace),
         "usage": quota_status(workspace=workspace, user=request.user) if quota_status else None,
         "has_customer": BillingAccount.objects.for_workspace(workspace)
         .filter(stripe_customer_id__isnull=False)
         .exists(),
-        "paid_plans": PAID_PLANS,
         "member_count": workspace.memberships.count(),
     }
     return render(request, "billing/workspace_billing.html", context)
@@ -90,7 +105,8 @@ def workspace_billing_checkout(request, workspace_slug: str):
             user=request.user,
             plan=form.cleaned_data["plan"],
             seats=form.cleaned_data["seats"],
-            success_url=_absolute(request, "workspace_billing_success", workspace),
+            success_url=_absolute(request, "workspace_billing_success", workspace)
+            + f"?plan={form.cleaned_data['plan']}",
             cancel_url=_absolute(request, "workspace_billing_canceled", workspace),
         ),
     )
@@ -114,23 +130,48 @@ def workspace_billing_portal(request, workspace_slug: str):
 
 
 @login_required
+@require_POST
+def workspace_billing_resume(request, workspace_slug: str):
+    workspace = access_membership_by_slug(
+        request.user, workspace_slug, min_role=Role.ADMIN
+    ).workspace
+    try:
+        subscription = services.subscription_resume(workspace=workspace, user=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    except BillingUnavailable as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            f"{subscription.get_plan_display()} goes on: it renews on "
+            f"{subscription.current_period_end:%b %-d, %Y}.",
+        )
+    return redirect("workspace_billing", workspace_slug=workspace.slug)
+
+
+@login_required
 @require_GET
 def workspace_billing_success(request, workspace_slug: str):
+    """Back from a paid checkout: straight to making headshots, with a welcome."""
     workspace = access_membership_by_slug(request.user, workspace_slug).workspace
-    return render(
+    plan = PLANS.get(request.GET.get("plan", ""))
+    name = plan.name if plan and plan.is_paid else "your new plan"
+    whose = f"{workspace.name} gets" if workspace.kind == workspace.Kind.TEAM else "you get"
+    messages.success(
         request,
-        "billing/checkout_result.html",
-        {"workspace": workspace, "completed": True, "rights": entitlements(workspace)},
+        f"Welcome to {name}! Payment received: {whose} every style and 4K as soon as "
+        "Stripe confirms it, usually within seconds.",
+        extra_tags="welcome",
     )
+    return redirect("studio", workspace_slug=workspace.slug)
 
 
 @login_required
 @require_GET
 def workspace_billing_canceled(request, workspace_slug: str):
     workspace = access_membership_by_slug(request.user, workspace_slug).workspace
-    return render(
-        request, "billing/checkout_result.html", {"workspace": workspace, "completed": False}
-    )
+    return render(request, "billing/checkout_result.html", {"workspace": workspace})
 
 
 @csrf_exempt

@@ -260,6 +260,9 @@ class Headshot(WorkspaceOwnedModel):
     # worker-health page's time per image comes from here.
     generation_seconds = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Set when the person who ordered it picks it as theirs; a team's owners and
+    # admins download every member's picks as one zip for the company's website.
+    chosen_at = models.DateTimeField(null=True, blank=True)
     purge_attempts = models.PositiveIntegerField(default=0)
     last_purge_error = models.TextField(blank=True)
 

@@ -142,8 +142,14 @@ def photo_get(*, workspace: Workspace, user, photo_id: int) -> SourcePhoto:
 def orders_visible(*, membership: Membership) -> QuerySet[Order]:
     orders = Order.objects.for_workspace(membership.workspace)
     if not membership.has_role(Role.ADMIN):
-        orders = orders.filter(placed_by=membership.user)
-    return orders
+        return orders.filter(placed_by=membership.user)
+    # Owners and admins see everyone's orders, each with who placed it.
+    return orders.select_related("placed_by")
+
+
+def orders_show_placer(*, membership: Membership) -> bool:
+    """Whether order lists name who placed each order: for a team's owners and admins."""
+    return membership.workspace.kind == Workspace.Kind.TEAM and membership.has_role(Role.ADMIN)
 
 
 def orders_with_results(orders: QuerySet[Order], *, workspace: Workspace) -> QuerySet[Order]:
@@ -268,6 +274,97 @@ def order_zip(*, order: Order):
             with (
                 headshot.file.open("rb") as source,
                 archive.open(headshot_filename(headshot), "w", force_zip64=True) as target,
+            ):
+                while chunk := source.read(1024 * 1024):
+                    target.write(chunk)
+    spool.seek(0)
+    return spool
+
+
+class MemberStage:
+    """How far a team member has come, in the order a team owner follows it."""
+
+    INVITED = "invited"
+    JOINED = "joined"
+    SELFIE_UPLOADED = "selfie_uploaded"
+    HEADSHOTS_READY = "headshots_ready"
+    LABELS = {
+        INVITED: "Invited",
+        JOINED: "Joined",
+        SELFIE_UPLOADED: "Selfie uploaded",
+        HEADSHOTS_READY: "Headshots ready",
+    }
+
+
+@dataclass(frozen=True)
+class MemberProgress:
+    stage: str
+    headshots: int
+    chosen: int
+
+    @property
+    def label(self) -> str:
+        return MemberStage.LABELS[self.stage]
+
+
+def team_member_progress(*, workspace: Workspace) -> dict[int, MemberProgress]:
+    """Each member's stage by user id, in a fixed number of queries whatever the team's size.
+
+    A selfie lives 24 hours, so an order placed counts as "selfie uploaded" too.
+    """
+    uploaded = set(
+        SourcePhoto.objects.for_workspace(workspace)
+        .exclude(uploaded_by=None)
+        .values_list("uploaded_by", flat=True)
+    )
+    ordered = set(
+        Order.objects.for_workspace(workspace)
+        .exclude(placed_by=None)
+        .values_list("placed_by", flat=True)
+    )
+    delivered: dict[int, int] = {}
+    chosen: dict[int, int] = {}
+    for placed_by, chosen_at in Headshot.objects.for_workspace(workspace).values_list(
+        "order__placed_by", "chosen_at"
+    ):
+        delivered[placed_by] = delivered.get(placed_by, 0) + 1
+        if chosen_at is not None:
+            chosen[placed_by] = chosen.get(placed_by, 0) + 1
+    progress = {}
+    for user_id in workspace.memberships.values_list("user_id", flat=True):
+        if delivered.get(user_id):
+            stage = MemberStage.HEADSHOTS_READY
+        elif user_id in uploaded or user_id in ordered:
+            stage = MemberStage.SELFIE_UPLOADED
+        else:
+            stage = MemberStage.JOINED
+        progress[user_id] = MemberProgress(
+            stage=stage, headshots=delivered.get(user_id, 0), chosen=chosen.get(user_id, 0)
+        )
+    return progress
+
+
+def team_chosen_headshots(*, workspace: Workspace) -> QuerySet[Headshot]:
+    """Every current member's chosen headshots."""
+    return (
+        Headshot.objects.for_workspace(workspace)
+        .filter(chosen_at__isnull=False, order__placed_by__memberships__workspace=workspace)
+        .select_related("style", "order__placed_by")
+        .order_by("order__placed_by__email", "chosen_at")
+    )
+
+
+def team_chosen_zip(*, workspace: Workspace):
+    """One zip of the chosen headshots, a folder per member, as an open temporary file."""
+    spool = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
+    with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_STORED) as archive:
+        for headshot in team_chosen_headshots(workspace=workspace):
+            person = headshot.order.placed_by.email.replace("@", "_at_")
+            with (
+                headshot.file.open("rb") as source,
+                archive.open(
+                    f"{person}/{headshot_filename(headshot)}", "w", force_zip64=True
+                ) as target,
             ):
                 while chunk := source.read(1024 * 1024):
                     target.write(chunk)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import team_views, views
 
 # Every page and endpoint hangs under the workspace; object ids are named
 # photo_id / order_id / headshot_id.
@@ -45,5 +45,15 @@ urlpatterns = [
         "w/<slug:workspace_slug>/headshots/<int:headshot_id>/thumbnail/",
         views.headshot_thumbnail,
         name="headshot_thumbnail",
+    ),
+    path(
+        "w/<slug:workspace_slug>/headshots/<int:headshot_id>/choose/",
+        team_views.headshot_choose,
+        name="headshot_choose",
+    ),
+    path(
+        "w/<slug:workspace_slug>/members/chosen-headshots.zip",
+        team_views.team_chosen_download,
+        name="team_chosen_download",
     ),
 ]

@@ -139,6 +139,7 @@ def studio(request, membership):
         "photos": [_photo_json(photo, workspace) for photo in photos],
         "orders": selectors.orders_visible(membership=membership)[:5],
         "standing": new_order_queue_standing(queue_name=gpu_queue_for(rights.queue_priority)),
+        "show_placer": selectors.orders_show_placer(membership=membership),
         "limits": {
             "maxBytes": images.MAX_UPLOAD_BYTES,
             "minSide": images.MIN_SHORT_SIDE,
@@ -286,7 +287,12 @@ def order_history(request, membership):
     return render(
         request,
         "generation/orders.html",
-        {"workspace": membership.workspace, "membership": membership, "page": page},
+        {
+            "workspace": membership.workspace,
+            "membership": membership,
+            "page": page,
+            "show_placer": selectors.orders_show_placer(membership=membership),
+        },
     )
 
 

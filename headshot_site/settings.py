@@ -122,6 +122,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "headshot_site.context_processors.site",
+                "billing.context_processors.offers",
             ],
         },
     },
@@ -249,8 +250,10 @@ ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Headshot Studio] "
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_FORMS = {"signup": "accounts.forms.SignupForm"}
 LOGIN_URL = "account_login"
-LOGIN_REDIRECT_URL = "dashboard"
+LOGIN_REDIRECT_URL = "home"
 ACCOUNT_LOGOUT_REDIRECT_URL = "landing"
 # Login failures count per address and per account in the shared cache (CACHES), so
 # the portal's lockout also holds for the API login and across web processes.
@@ -382,6 +385,11 @@ STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", "")
 STRIPE_PRICE_PREMIUM = env("STRIPE_PRICE_PREMIUM", "")
 STRIPE_PRICE_TEAM = env("STRIPE_PRICE_TEAM", "")
 STRIPE_API_BASE = env("STRIPE_API_BASE")  # a Stripe-compatible test server, for tests and demos
+# What pages show as a plan's price when Stripe is not configured: "19.00 USD month".
+PRICE_DISPLAY_PREMIUM = env("PRICE_DISPLAY_PREMIUM", "")
+PRICE_DISPLAY_TEAM = env("PRICE_DISPLAY_TEAM", "")
+# How long a price read from Stripe is reused before asking again.
+PRICE_CACHE_SECONDS = int(env("PRICE_CACHE_SECONDS", "3600"))
 # A workspace whose renewal payment failed keeps its paid plan this long while Stripe retries.
 BILLING_GRACE_DAYS = int(env("BILLING_GRACE_DAYS", "7"))
 

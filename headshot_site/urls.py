@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from accounts import views as account_views
 from billing.urls import workspace_urlpatterns as billing_workspace_urlpatterns
 
 from .health import healthz
@@ -19,6 +20,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
+    # Ahead of allauth's own: sign-up knows about invitations.
+    path("accounts/signup/", account_views.signup, name="account_signup"),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include(api_v1)),
     path("billing/", include("billing.urls")),

@@ -16,4 +16,8 @@ def victim_object_ids(workspace) -> dict:
     )
     from tests.generation.tenant_objects import generation_object_ids
 
-    return {"invitation_id": invitation.pk, **generation_object_ids(workspace, owner)}
+    return {
+        "invitation_id": invitation.pk,
+        "member_id": Membership.objects.filter(workspace=workspace).first().pk,
+        **generation_object_ids(workspace, owner),
+    }

@@ -5,6 +5,7 @@ package (`from generation import services`); each concern lives in its own modul
 """
 
 from ..models import ErrorCode
+from .account import user_delete, user_deletion_blockers, user_export
 from .lifecycle import (
     headshot_create,
     order_heartbeat,
@@ -43,8 +44,13 @@ from .purge import (
     purge_run,
 )
 from .styles import workspace_styles_set
+from .team import headshot_choose
 
 __all__ = [
+    "headshot_choose",
+    "user_delete",
+    "user_deletion_blockers",
+    "user_export",
     "MAX_PER_STYLE",
     "PHOTO_LIFETIME",
     "PURGE_BATCH_SIZE",

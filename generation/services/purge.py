@@ -1,6 +1,7 @@
 """The retention purge: expired selfies (24 hours) and headshots past the plan's days."""
 
 import logging
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,12 +33,13 @@ class PurgeResult:
     failed_ids: list[int] = field(default_factory=list)
 
 
-def _headshots_purge(*, headshot_ids: list[int]) -> PurgeOutcome:
+def headshots_purge(*, headshot_ids: Collection[int], skip_locked: bool = False) -> PurgeOutcome:
     """The headshot counterpart of photos_purge: files and thumbnails in bulk, rows in
-    one DELETE; a headshot with either object left keeps its row, with why."""
+    one DELETE; a headshot with either object left keeps its row, with why. The purge
+    run skips rows another transaction holds; an account's deletion waits for them."""
     with transaction.atomic():
         rows = list(
-            Headshot.all_workspaces_unscoped.select_for_update(skip_locked=True)
+            Headshot.all_workspaces_unscoped.select_for_update(skip_locked=skip_locked)
             .filter(pk__in=headshot_ids)
             .values_list("pk", "file", "thumbnail")
         )
@@ -146,7 +148,7 @@ def headshots_purge_expired(
         expired = Headshot.objects.for_workspace(workspace).filter(order__finished_at__lt=cutoff)
         result = _purge_in_batches(
             expired,
-            lambda ids: _headshots_purge(headshot_ids=ids),
+            lambda ids: headshots_purge(headshot_ids=ids, skip_locked=True),
             batch_size=batch_size,
             dry_run=dry_run,
         )

@@ -1,5 +1,6 @@
 import re
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 from django.core import mail, signing
@@ -142,6 +143,8 @@ def test_revoked_invitation_cannot_be_accepted(client, user, workspace):
 
 def test_anonymous_visitor_is_asked_to_sign_up_or_log_in(client, user, workspace):
     invitation = _invite(workspace, user)
-    response = client.get(f"/invitations/{services.invitation_token(invitation)}/")
+    token = services.invitation_token(invitation)
+    response = client.get(f"/invitations/{token}/")
     assert response.status_code == 200
-    assert "/accounts/signup/?next=" in response.content.decode()
+    assert f"/accounts/signup/?invitation={quote(token)}" in response.content.decode()
+    assert "/accounts/login/?next=" in response.content.decode()

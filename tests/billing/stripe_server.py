@@ -3,7 +3,7 @@
 stripe-python talks to it over real HTTP (point STRIPE_API_BASE at `server.url`), so
 the tests exercise the library's own request encoding, headers and error handling.
 It answers the calls billing makes: customers, Checkout Sessions, customer portal
-sessions and subscription retrieval; it records every request (method, path, form
+sessions, prices, and subscription retrieval, update and cancellation; it records every request (method, path, form
 body, headers) and replays a response for a repeated Idempotency-Key, as Stripe does.
 
 Its checkout and portal URLs are pages of its own. With a webhook URL and secret,
@@ -11,7 +11,8 @@ paying on the checkout page creates the subscription and delivers signed events 
 the app, so the whole flow runs offline:
 
     python -m tests.billing.stripe_server --port 12111 \\
-        --webhook-url http://127.0.0.1:8000/billing/stripe/webhook/ --webhook-secret whsec_demo
+        --webhook-url http://127.0.0.1:8000/billing/stripe/webhook/ --webhook-secret whsec_demo \\
+        --price price_premium=1900:usd --price price_team=1200:usd
 """
 
 import argparse
@@ -177,6 +178,7 @@ class FakeStripe:
             self.checkout_sessions: dict[str, dict] = {}
             self.portal_sessions: dict[str, dict] = {}
             self.subscriptions: dict[str, dict] = {}
+            self.prices: dict[str, dict] = {}
             # None accepts any price; a set makes unknown prices fail as in Stripe.
             self.known_prices: set[str] | None = None
             # Seconds each API answer waits, outside the lock: lets tests line up
@@ -193,6 +195,26 @@ class FakeStripe:
         with self._lock:
             self.subscriptions[subscription["id"]] = subscription
         return subscription
+
+    def add_price(
+        self, id: str, *, unit_amount: int, currency: str = "usd", interval: str = "month"
+    ) -> dict:
+        """A recurring price, as `Price.retrieve` answers it."""
+        price = {
+            "id": id,
+            "object": "price",
+            "active": True,
+            "currency": currency,
+            "unit_amount": unit_amount,
+            "unit_amount_decimal": str(unit_amount),
+            "type": "recurring",
+            "billing_scheme": "per_unit",
+            "recurring": {"interval": interval, "interval_count": 1, "usage_type": "licensed"},
+            "livemode": False,
+        }
+        with self._lock:
+            self.prices[id] = price
+        return price
 
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}_test_{next(self._ids):04d}"
@@ -248,10 +270,22 @@ class FakeStripe:
             }
             self.portal_sessions[session_id] = session
             return 200, session
-        if method == "GET" and len(parts) == 3 and parts[:2] == ["v1", "subscriptions"]:
+        if method == "GET" and len(parts) == 3 and parts[:2] == ["v1", "prices"]:
+            price = self.prices.get(parts[2])
+            if price is None:
+                return _error(404, f"No such price: '{parts[2]}'", code="resource_missing")
+            return 200, price
+        if len(parts) == 3 and parts[:2] == ["v1", "subscriptions"]:
             subscription = self.subscriptions.get(parts[2])
             if subscription is None:
                 return _error(404, f"No such subscription: '{parts[2]}'", code="resource_missing")
+            if method == "POST":
+                return self._subscription_update(subscription, form)
+            if method == "DELETE":
+                if subscription["status"] != "canceled":
+                    now = int(time.time())
+                    subscription.update(status="canceled", canceled_at=now, ended_at=now)
+                return 200, subscription
             return 200, subscription
         if method == "GET" and len(parts) == 4 and parts[:3] == ["v1", "checkout", "sessions"]:
             session = self.checkout_sessions.get(parts[3])
@@ -261,6 +295,19 @@ class FakeStripe:
                 )
             return 200, session
         return _error(404, f"Unrecognized request URL ({method}: {path}).")
+
+    def _subscription_update(self, subscription: dict, form: dict):
+        if subscription["status"] == "canceled":
+            return _error(
+                400,
+                "A canceled subscription can only update its cancellation_details and metadata.",
+            )
+        if "cancel_at_period_end" in form:
+            subscription["cancel_at_period_end"] = form["cancel_at_period_end"] == "true"
+            subscription["canceled_at"] = (
+                int(time.time()) if subscription["cancel_at_period_end"] else None
+            )
+        return 200, subscription
 
     def _checkout_create(self, form: dict):
         price = form.get("line_items[0][price]")
@@ -331,6 +378,19 @@ class FakeStripe:
             ):
                 subscription.update(status="canceled", canceled_at=now, ended_at=now)
                 events.append(event("customer.subscription.deleted", subscription))
+        return session["return_url"], events
+
+    def portal_cancel_at_period_end(self, session_id: str) -> tuple[str, list[dict]]:
+        """Cancel the customer's live subscriptions when their paid period ends."""
+        session = self.portal_sessions[session_id]
+        events = []
+        for subscription in self.subscriptions.values():
+            if (
+                subscription["customer"] == session["customer"]
+                and subscription["status"] != "canceled"
+            ):
+                subscription.update(cancel_at_period_end=True, canceled_at=int(time.time()))
+                events.append(event("customer.subscription.updated", subscription))
         return session["return_url"], events
 
     def deliver(self, events: list[dict]) -> None:
@@ -446,6 +506,8 @@ def _handler_for(stripe_server: FakeStripe):
                 body = (
                     f"<form method='post' action='/portal/{session_id}/cancel'>"
                     "<button type='submit'>Cancel plan</button></form>"
+                    f"<form method='post' action='/portal/{session_id}/cancel-at-period-end'>"
+                    "<button type='submit'>Cancel at the end of the period</button></form>"
                     f"<p><a href='{back}'>Return</a></p>"
                 )
                 return _page("Billing portal", body)
@@ -453,6 +515,8 @@ def _handler_for(stripe_server: FakeStripe):
                 return stripe_server.checkout_pay(session_id)
             if method == "POST" and parts[2:] == ["cancel"] and kind == "portal":
                 return stripe_server.portal_cancel(session_id)
+            if method == "POST" and parts[2:] == ["cancel-at-period-end"] and kind == "portal":
+                return stripe_server.portal_cancel_at_period_end(session_id)
             return None
 
         def do_GET(self):
@@ -460,6 +524,9 @@ def _handler_for(stripe_server: FakeStripe):
 
         def do_POST(self):
             self._handle("POST")
+
+        def do_DELETE(self):
+            self._handle("DELETE")
 
     return Handler
 
@@ -470,10 +537,21 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--webhook-url", help="the app's /billing/stripe/webhook/ URL")
     parser.add_argument("--webhook-secret", help="the app's STRIPE_WEBHOOK_SECRET")
+    parser.add_argument(
+        "--price",
+        action="append",
+        default=[],
+        metavar="ID=CENTS:CURRENCY",
+        help="a monthly price to answer Price.retrieve with, e.g. price_premium=1900:usd",
+    )
     args = parser.parse_args()
     server = FakeStripe(
         args.host, args.port, webhook_url=args.webhook_url, webhook_secret=args.webhook_secret
     )
+    for spec in args.price:
+        price_id, _, amount = spec.partition("=")
+        cents, _, currency = amount.partition(":")
+        server.add_price(price_id, unit_amount=int(cents), currency=currency or "usd")
     print(f"Test Stripe listening on {server.url}", flush=True)
     try:
         server.serve_forever()

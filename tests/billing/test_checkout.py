@@ -46,7 +46,7 @@ def test_premium_checkout_sends_customer_price_quantity_reference_and_keys(
     assert form["line_items[0][price]"] == PREMIUM_PRICE
     assert form["line_items[0][quantity]"] == "1"
     assert form["subscription_data[metadata][workspace_id]"] == str(workspace.pk)
-    assert form["success_url"].endswith(f"/w/{workspace.slug}/billing/success/")
+    assert form["success_url"].endswith(f"/w/{workspace.slug}/billing/success/?plan=premium")
     assert form["cancel_url"].endswith(f"/w/{workspace.slug}/billing/canceled/")
     assert session_call.idempotency_key.startswith(f"checkout-session-{workspace.pk}-")
     assert session_call.headers["stripe-version"] == STRIPE_API_VERSION
@@ -116,20 +116,26 @@ def test_members_without_admin_role_get_403_and_outsiders_404(workspace, outside
     assert stripe_server.requests_to("POST", "/v1/checkout/sessions")
 
 
-def test_stripe_not_configured_is_a_clear_503(api, workspace, settings):
+def test_stripe_not_configured_is_a_clear_503_and_the_detail_goes_to_the_log(
+    api, workspace, settings, caplog
+):
     settings.STRIPE_SECRET_KEY = ""
     settings.STRIPE_PRICE_PREMIUM = "price_x"
     response = api.post(checkout_url(workspace), {"plan": "premium"})
     assert response.status_code == 503
-    assert response.json()["error"]["code"] == "billing_not_configured"
-    assert "STRIPE_SECRET_KEY" in response.json()["error"]["message"]
+    assert response.json()["error"] == {
+        "code": "billing_not_configured",
+        "message": "Upgrades are not available yet.",
+    }
+    assert "STRIPE_SECRET_KEY is not set" in caplog.text
 
 
-def test_a_plan_without_a_price_is_a_clear_503(api, workspace, stripe_server, settings):
+def test_a_plan_without_a_price_is_a_clear_503(api, workspace, stripe_server, settings, caplog):
     settings.STRIPE_PRICE_PREMIUM = ""
     response = api.post(checkout_url(workspace), {"plan": "premium"})
     assert response.status_code == 503
-    assert "STRIPE_PRICE_PREMIUM" in response.json()["error"]["message"]
+    assert response.json()["error"]["message"] == "Upgrades are not available yet."
+    assert "STRIPE_PRICE_PREMIUM is not set" in caplog.text
 
 
 def test_stripe_refusing_the_request_is_a_503_not_a_500(api, workspace, stripe_server, settings):
@@ -178,7 +184,9 @@ def test_portal_buttons_explain_problems_on_the_billing_page(client, user, works
         f"/w/{workspace.slug}/billing/checkout/", {"plan": "premium"}, follow=True
     )
     assert response.redirect_chain[-1][0] == f"/w/{workspace.slug}/billing/"
-    assert "STRIPE_SECRET_KEY" in response.content.decode()
+    page = response.content.decode()
+    assert "Upgrades are not available yet." in page
+    assert "STRIPE_SECRET_KEY" not in page
 
 
 def test_a_member_cannot_press_the_buttons(client, workspace, stripe_server):

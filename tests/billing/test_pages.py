@@ -88,9 +88,13 @@ def test_pricing_compares_the_tiers_publicly(client):
     assert "/billing/pricing/" in client.get("/").content.decode()
 
 
-def test_success_and_cancel_pages(client, user, workspace):
+def test_after_payment_the_studio_welcomes_and_a_cancel_says_nothing_was_charged(
+    client, user, workspace
+):
     client.force_login(user)
-    assert "Thank you" in client.get(f"/w/{workspace.slug}/billing/success/").content.decode()
+    response = client.get(f"/w/{workspace.slug}/billing/success/?plan=premium", follow=True)
+    assert response.redirect_chain[-1][0] == f"/w/{workspace.slug}/"
+    assert "Welcome to Premium!" in response.content.decode()
     canceled = client.get(f"/w/{workspace.slug}/billing/canceled/").content.decode()
     assert "Nothing was charged" in canceled
 

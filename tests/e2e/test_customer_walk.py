@@ -45,12 +45,17 @@ WATCH_ORDER_JS = """() => {
 
 
 def sign_up_and_verify(page, camera, mailoutbox, *, portal: str, email: str, start):
-    """Sign-up form, the mailed confirmation link, then log in. `start` is the link
-    (a Playwright locator) that takes the person to the sign-up form."""
+    """Sign-up form, then the mailed confirmation link, which signs the person in.
+    `start` is the link (a Playwright locator) that takes the person to the sign-up form."""
     start.click()
     page.wait_for_url("**/accounts/signup/**")
     camera.shot(page, "sign up")
-    page.fill("input[name=email]", email)
+    address = page.locator("input[name=email]")
+    if address.get_attribute("readonly") is None:
+        address.fill(email)
+    else:
+        # Came from an invitation: the invited address is filled in and locked.
+        assert address.input_value() == email
     page.fill("input[name=password1]", PASSWORD)
     page.fill("input[name=password2]", PASSWORD)
     sent_before = len(mailoutbox)
@@ -69,7 +74,8 @@ def sign_up_and_verify(page, camera, mailoutbox, *, portal: str, email: str, sta
     page.click("main form button[type=submit]")
     page.get_by_text(f"You have confirmed {email}").wait_for()
     assert User.objects.get(email=email).emailaddress_set.filter(verified=True).exists()
-    log_in(page, camera, email=email)
+    # Signed in by the confirmation itself, and taken to a studio.
+    page.wait_for_url(re.compile(r".*/w/[^/]+/$"))
 
 
 def log_in(page, camera, *, email: str, password: str = PASSWORD):
@@ -79,7 +85,7 @@ def log_in(page, camera, *, email: str, password: str = PASSWORD):
     page.fill("input[name=login]", email)
     page.fill("input[name=password]", password)
     page.click("main form button[type=submit]")
-    page.wait_for_url(re.compile(r".*/(dashboard|invitations)/.*"))
+    page.wait_for_url(re.compile(r".*/(dashboard|invitations|w/[^/]+)/.*"))
 
 
 def upload_selfie_with_file_picker(page, camera, path):
@@ -126,12 +132,9 @@ def test_a_customer_signs_up_orders_watches_downloads_and_upgrades(
         email=email,
         start=page.locator("header").get_by_role("link", name="Get started"),
     )
-    assert page.url.endswith("/dashboard/")
-    camera.shot(page, "workspaces")
+    # One workspace: straight into its studio.
     workspace = Membership.objects.get(user__email=email).workspace
-
-    page.get_by_role("link", name="Open studio").click()
-    page.wait_for_url(f"**/w/{workspace.slug}/")
+    assert page.url.endswith(f"/w/{workspace.slug}/")
     assert page.inner_text("#quota-remaining") == "8"
     assert page.locator("#upgrade-prompt").is_hidden()
     camera.shot(page, "studio")
@@ -233,11 +236,11 @@ def test_a_customer_signs_up_orders_watches_downloads_and_upgrades(
     assert page.get_by_text("Quantity 1 of price_premium_e2e").is_visible()
     camera.shot(page, "stripe checkout", phone=False)
     page.get_by_role("button", name="Pay").click()
-    page.wait_for_url(f"**/w/{workspace.slug}/billing/success/")
+    # Paid: back in the studio, welcomed.
+    page.wait_for_url(f"**/w/{workspace.slug}/")
+    page.get_by_text("Welcome to Premium!").wait_for()
     camera.shot(page, "upgraded")
     assert entitlements(workspace).plan == "premium"
-    page.locator("nav").get_by_role("link", name="Workspaces").click()
-    page.get_by_role("link", name="Open studio").click()
     usage = QuotaUsage.objects.for_workspace(workspace).get()
     assert usage.used == 8
     assert page.inner_text("#quota-remaining") == str(200 - 8)
@@ -284,18 +287,13 @@ def test_a_team_owner_invites_a_colleague_who_joins_and_orders(
         email=colleague_email,
         start=colleague.locator("main").get_by_role("link", name="Sign up"),
     )
-    if "/invitations/" not in colleague.url:
-        # Back to the link in the invitation mail, now signed in.
-        colleague.goto(invitation_link)
-    camera.shot(colleague, "invitation signed in")
-    colleague.get_by_role("button", name="Accept invitation").click()
+    # The invitation survived sign-up: confirming the address lands in the team's studio.
+    colleague.wait_for_url(f"**/w/{team.slug}/")
     colleague.get_by_text("Welcome to Acme Photos").wait_for()
     camera.shot(colleague, "joined")
     membership = Membership.objects.get(user__email=colleague_email, workspace=team)
     assert membership.role == "member"
 
-    colleague.locator(".workspace-card", has_text="Acme Photos").get_by_text("Open studio").click()
-    colleague.wait_for_url(f"**/w/{team.slug}/")
     upload_selfie_with_file_picker(colleague, camera, selfie)
     start_worker()
     order_id = place_order(colleague, styles=["modern-office"], per_style=1)
