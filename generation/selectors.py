@@ -118,6 +118,15 @@ def photo_get(*, workspace: Workspace, user, photo_id: int) -> SourcePhoto:
     return photo
 
 
+def photo_to_check(*, photo_id: int) -> SourcePhoto | None:
+    """The GPU worker's read of a photo to face-check: None once it is gone or decided."""
+    return (
+        SourcePhoto.all_workspaces_unscoped.select_related("workspace")
+        .filter(pk=photo_id, check_status=SourcePhoto.CheckStatus.PENDING)
+        .first()
+    )
+
+
 def orders_visible(*, membership: Membership) -> QuerySet[Order]:
     orders = Order.objects.for_workspace(membership.workspace)
     if not membership.has_role(Role.ADMIN):

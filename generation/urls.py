@@ -9,6 +9,11 @@ urlpatterns = [
     path("w/<slug:workspace_slug>/styles/", views.workspace_styles, name="workspace_styles"),
     path("w/<slug:workspace_slug>/photos/", views.photo_upload, name="photo_upload"),
     path(
+        "w/<slug:workspace_slug>/photos/<int:photo_id>/",
+        views.photo_status,
+        name="photo_status",
+    ),
+    path(
         "w/<slug:workspace_slug>/photos/<int:photo_id>/preview/",
         views.photo_preview,
         name="photo_preview",

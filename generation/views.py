@@ -112,23 +112,34 @@ def _order_json(order: Order, workspace, *, styles=None, headshots=None) -> dict
 def _photo_json(photo: SourcePhoto, workspace) -> dict:
     return {
         **PhotoSerializer(photo).data,
+        "status_url": reverse("photo_status", args=[workspace.slug, photo.pk]),
         "preview_url": reverse("photo_preview", args=[workspace.slug, photo.pk]),
         "delete_url": reverse("photo_delete", args=[workspace.slug, photo.pk]),
     }
+
+
+def _preselected_photo_id(photos: list[dict]) -> int | None:
+    # A photo turned down by the face check is never picked for the customer.
+    usable = (photo["id"] for photo in photos if photo["check"]["status"] != "rejected")
+    return next(usable, None)
 
 
 @workspace_view("GET")
 def studio(request, membership):
     workspace = membership.workspace
     rights = entitlements(workspace)
-    photos = selectors.photos_for_user(workspace=workspace, user=request.user)
+    photos = [
+        _photo_json(photo, workspace)
+        for photo in selectors.photos_for_user(workspace=workspace, user=request.user)
+    ]
     context = {
         "workspace": workspace,
         "membership": membership,
         "rights": rights,
         "quota": selectors.quota_status(workspace=workspace),
         "styles": selectors.styles_for_workspace(workspace=workspace),
-        "photos": [_photo_json(photo, workspace) for photo in photos],
+        "photos": photos,
+        "preselected_photo_id": _preselected_photo_id(photos),
         "orders": selectors.orders_visible(membership=membership)[:5],
         "limits": {
             "maxBytes": images.MAX_UPLOAD_BYTES,
@@ -192,6 +203,17 @@ def photo_upload(request, membership):
         return JsonResponse(_photo_json(photo, membership.workspace), status=201)
     messages.success(request, "Your selfie is uploaded. Now pick your styles.")
     return redirect(back)
+
+
+@workspace_view("GET")
+def photo_status(request, membership, photo_id: int):
+    """The studio polls this while the face check runs."""
+    photo = selectors.photo_get(
+        workspace=membership.workspace, user=request.user, photo_id=photo_id
+    )
+    response = JsonResponse(_photo_json(photo, membership.workspace))
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @workspace_view("GET")

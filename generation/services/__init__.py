@@ -28,6 +28,8 @@ from .orders import (
 from .photos import (
     PHOTO_LIFETIME,
     PhotoUnavailable,
+    photo_check_passed,
+    photo_check_rejected,
     photo_delete,
     photo_read_face_data,
     photo_read_image,
@@ -57,6 +59,8 @@ __all__ = [
     "order_retry",
     "orders_recover_stale",
     "orders_release_for_worker",
+    "photo_check_passed",
+    "photo_check_rejected",
     "photo_delete",
     "photo_read_face_data",
     "photo_read_image",

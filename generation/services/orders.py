@@ -17,7 +17,7 @@ from accounts.models import User, Workspace
 from billing.plans import Tier, entitlements
 from headshot_site.api_errors import PaymentRequired
 
-from ..models import ErrorCode, Order, SourcePhoto
+from ..models import CheckStatus, ErrorCode, Order, SourcePhoto
 from ..queue import enqueue_order, gpu_queue_for
 from ..selectors import quota_period, workspace_allowed_style_ids
 from .quota import quota_refund_undelivered, quota_reserve, quota_usage_locked
@@ -56,8 +56,9 @@ def order_create(
 ) -> Order:
     """Place an order: reserve quota, record it, and queue it for the GPU after commit.
 
-    Raises ValidationError for bad input or a style the workspace's admins did not allow
-    (`style_not_allowed`), and PaymentRequired (402) for a style above the plan's tier
+    Raises ValidationError for bad input, a photo not yet through its face check
+    (`photo_not_checked`) or turned down by it (`photo_rejected`), a style the
+    workspace's admins did not allow (`style_not_allowed`), and PaymentRequired (402) for a style above the plan's tier
     (`upgrade_required`) or an order over quota (`quota_exceeded`).
     """
     if not isinstance(per_style, int) or not 1 <= per_style <= MAX_PER_STYLE:
@@ -72,6 +73,14 @@ def order_create(
             "This photo was deleted after 24 hours, as promised. Upload it again to order.",
             code="photo_expired",
         )
+    if photo.check_status == CheckStatus.PENDING:
+        raise ValidationError(
+            "This photo is still being checked for a face. Order as soon as it says "
+            "“face found”: it takes a few seconds.",
+            code="photo_not_checked",
+        )
+    if photo.check_status == CheckStatus.REJECTED:
+        raise ValidationError(photo.check_message, code="photo_rejected")
     # Before the plan check: when an admin has ruled a style out, upgrading would not help.
     allowed_ids = workspace_allowed_style_ids(workspace=workspace)
     refused = [] if allowed_ids is None else [s for s in styles if s.pk not in allowed_ids]
