@@ -4,6 +4,8 @@ Thin: access checks come from accounts.access and generation.selectors, every ch
 from generation.services; errors reach clients through headshot_site.api_errors.
 """
 
+import io
+
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404
 from django.urls import reverse
@@ -23,7 +25,7 @@ from rest_framework.views import APIView
 
 from accounts.access import access_membership_by_id
 
-from . import selectors, services
+from . import framing, selectors, services
 from .serializers import (
     OrderCreateSerializer,
     OrderSerializer,
@@ -59,6 +61,33 @@ def open_headshot(headshot, *, thumbnail: bool = False):
         return field.open("rb")
     except FileNotFoundError:
         raise Http404("This headshot is no longer stored.") from None
+
+
+def headshot_response(headshot, *, crop_slug: str | None, download: bool):
+    """The full image, or one of its face-centred crops (`profile` 1:1, `website` 4:5)."""
+    if not crop_slug:
+        return file_response(
+            open_headshot(headshot),
+            content_type=headshot.content_type,
+            filename=selectors.headshot_filename(headshot),
+            download=download,
+        )
+    crop = framing.CROPS.get(crop_slug)
+    if crop is None:
+        raise ValidationError(
+            f"Unknown crop “{crop_slug}”; use one of: {', '.join(framing.CROPS)}.",
+            code="invalid_crop",
+        )
+    try:
+        cropped = selectors.headshot_crop(headshot, crop)
+    except FileNotFoundError:
+        raise Http404("This headshot is no longer stored.") from None
+    return file_response(
+        io.BytesIO(cropped),
+        content_type="image/jpeg",
+        filename=selectors.headshot_filename(headshot, crop=crop),
+        download=download,
+    )
 
 
 class WorkspaceAPIView(APIView):
@@ -240,6 +269,40 @@ class OrderCancelView(WorkspaceAPIView):
         return Response(self.order_data(order))
 
 
+class OrderMoreView(WorkspaceAPIView):
+    throttle_scope = "order"
+
+    @extend_schema(
+        request=None,
+        responses={201: OrderSerializer, 400: ErrorSerializer, 402: ErrorSerializer},
+        description="“More like this”: a new order with the same styles and count from the "
+        "same selfie, with new seeds. Uses as many headshots of the monthly quota as the "
+        "order has (`total`); 402 `quota_exceeded` when they are not left; 400 "
+        "`photo_expired` once the selfie was deleted.",
+    )
+    def post(self, request, wid: int, order_id: int):
+        order = selectors.order_get(membership=self.membership, order_id=order_id)
+        placed = services.order_more_like_this(order=order, user=request.user)
+        placed = selectors.order_get(membership=self.membership, order_id=placed.pk)
+        return Response(self.order_data(placed), status=status.HTTP_201_CREATED)
+
+
+class HeadshotRedoView(WorkspaceAPIView):
+    throttle_scope = "order"
+
+    @extend_schema(
+        request=None,
+        responses={201: OrderSerializer, 400: ErrorSerializer, 402: ErrorSerializer},
+        description="“Redo this one”: a one-headshot order of the same style from the same "
+        "selfie, to replace this headshot. Uses one headshot of the monthly quota.",
+    )
+    def post(self, request, wid: int, headshot_id: int):
+        headshot = selectors.headshot_get(membership=self.membership, headshot_id=headshot_id)
+        placed = services.headshot_redo(headshot=headshot, user=request.user)
+        placed = selectors.order_get(membership=self.membership, order_id=placed.pk)
+        return Response(self.order_data(placed), status=status.HTTP_201_CREATED)
+
+
 class OrderDownloadView(WorkspaceAPIView):
     content_negotiation_class = FileNegotiation
 
@@ -264,16 +327,22 @@ class HeadshotImageView(WorkspaceAPIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("download", OpenApiTypes.BOOL, description="Serve as an attachment.")
+            OpenApiParameter("download", OpenApiTypes.BOOL, description="Serve as an attachment."),
+            OpenApiParameter(
+                "crop",
+                OpenApiTypes.STR,
+                enum=list(framing.CROPS),
+                description="A face-centred crop instead of the full square: `profile` (1:1, "
+                "for profile pictures) or `website` (4:5). JPEG.",
+            ),
         ],
-        responses={(200, "image/*"): OpenApiTypes.BINARY},
-        description="The full-size headshot image.",
+        responses={(200, "image/*"): OpenApiTypes.BINARY, 400: ErrorSerializer},
+        description="The full-size headshot image, or one of its face-centred crops.",
     )
     def get(self, request, wid: int, headshot_id: int):
         headshot = selectors.headshot_get(membership=self.membership, headshot_id=headshot_id)
-        return file_response(
-            open_headshot(headshot),
-            content_type=headshot.content_type,
-            filename=selectors.headshot_filename(headshot),
+        return headshot_response(
+            headshot,
+            crop_slug=request.query_params.get("crop"),
             download=request.query_params.get("download") in {"1", "true"},
         )

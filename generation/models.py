@@ -193,6 +193,10 @@ class Order(WorkspaceOwnedModel):
         SourcePhoto, on_delete=models.SET_NULL, null=True, blank=True, related_name="orders"
     )
     styles = models.ManyToManyField(Style, related_name="+")
+    # "Redo this one": the headshot this one-image order was placed to replace.
+    redo_of = models.ForeignKey(
+        "Headshot", on_delete=models.SET_NULL, null=True, blank=True, related_name="redos"
+    )
     per_style = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
     total = models.PositiveIntegerField()
     done = models.PositiveIntegerField(default=0)

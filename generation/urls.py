@@ -37,6 +37,16 @@ urlpatterns = [
         name="order_cancel",
     ),
     path(
+        "w/<slug:workspace_slug>/orders/<int:order_id>/more/",
+        views.order_more,
+        name="order_more",
+    ),
+    path(
+        "w/<slug:workspace_slug>/headshots/<int:headshot_id>/redo/",
+        views.headshot_redo,
+        name="headshot_redo",
+    ),
+    path(
         "w/<slug:workspace_slug>/orders/<int:order_id>/download/",
         views.order_download,
         name="order_download",

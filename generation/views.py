@@ -25,8 +25,9 @@ from accounts.models import Role
 from billing.plans import entitlements
 from headshot_site.api_errors import PaymentRequired, json_error
 
-from . import images, selectors, services
-from .api import file_response, open_headshot
+from . import framing, images, selectors, services
+from .api import file_response, headshot_response, open_headshot
+from .likeness import best_match_first, likeness_label, likeness_title
 from .models import Order, SourcePhoto
 from .serializers import PhotoSerializer, order_payload
 
@@ -89,10 +90,13 @@ def _failed(request, error: Exception, *, back: str):
 
 
 def _order_json(order: Order, workspace, *, styles=None, headshots=None) -> dict:
+    """The order as the portal shows it: the API's shape, plus the gallery best match
+    first, with likeness in words, crops, redos, and the portal's own URLs."""
+
     def headshot_url(headshot) -> str:
         return reverse("headshot_image", args=[workspace.slug, headshot.pk])
 
-    headshots = order.headshots.all() if headshots is None else headshots
+    headshots = best_match_first(order.headshots.all() if headshots is None else headshots)
     data = order_payload(order, headshot_url=headshot_url, styles=styles, headshots=headshots)
     data["hint"] = order.error_hint
     data["urls"] = {
@@ -100,12 +104,25 @@ def _order_json(order: Order, workspace, *, styles=None, headshots=None) -> dict
         "status": reverse("order_status", args=[workspace.slug, order.pk]),
         "cancel": reverse("order_cancel", args=[workspace.slug, order.pk]),
         "download": reverse("order_download", args=[workspace.slug, order.pk]),
+        "more": reverse("order_more", args=[workspace.slug, order.pk]),
     }
+    redone_by = selectors.redo_orders_by_headshot(
+        workspace=workspace, headshot_ids=[headshot.pk for headshot in headshots]
+    )
     for headshot, item in zip(headshots, data["headshots"], strict=True):
         item["thumbnail_url"] = reverse("headshot_thumbnail", args=[workspace.slug, headshot.pk])
         # The page captions a headshot with its style's name, as the server-side gallery does.
         item["style_name"] = headshot.style.name
         item["download_url"] = f"{item['url']}?download=1"
+        item["crops"] = [
+            {"label": crop.label, "url": f"{item['url']}?crop={crop.slug}&download=1"}
+            for crop in framing.CROPS.values()
+        ]
+        item["likeness_label"] = likeness_label(headshot.likeness)
+        item["likeness_title"] = likeness_title(headshot.likeness)
+        item["redo_url"] = reverse("headshot_redo", args=[workspace.slug, headshot.pk])
+        redo = redone_by.get(headshot.pk)
+        item["redone_by"] = redo and reverse("order_detail", args=[workspace.slug, redo])
     return data
 
 
@@ -326,6 +343,7 @@ def order_detail(request, membership, order_id: int):
         "membership": membership,
         "order": order,
         "order_json": _order_json(order, membership.workspace),
+        "quota": selectors.quota_status(workspace=membership.workspace),
         "poll_ms": ORDER_POLL_MS,
         "retention_days": entitlements(membership.workspace).retention_days,
     }
@@ -359,6 +377,44 @@ def order_cancel(request, membership, order_id: int):
     return redirect(page)
 
 
+def _placed_again(request, membership, place, *, back: str):
+    """Run a service that places a new order from an existing one, and answer like
+    order_create does: the new order's page (or JSON), or the error where it came from."""
+    workspace = membership.workspace
+    if limited := _throttled(request, "order"):
+        return limited
+    try:
+        order = place()
+    except (ValidationError, PaymentRequired) as error:
+        return _failed(request, error, back=back)
+    if _wants_json(request):
+        order = selectors.order_get(membership=membership, order_id=order.pk)
+        return JsonResponse(_order_json(order, workspace), status=201)
+    return redirect("order_detail", workspace_slug=workspace.slug, order_id=order.pk)
+
+
+@workspace_view("POST")
+def order_more(request, membership, order_id: int):
+    order = selectors.order_get(membership=membership, order_id=order_id)
+    return _placed_again(
+        request,
+        membership,
+        lambda: services.order_more_like_this(order=order, user=request.user),
+        back=reverse("order_detail", args=[membership.workspace.slug, order.pk]),
+    )
+
+
+@workspace_view("POST")
+def headshot_redo(request, membership, headshot_id: int):
+    headshot = selectors.headshot_get(membership=membership, headshot_id=headshot_id)
+    return _placed_again(
+        request,
+        membership,
+        lambda: services.headshot_redo(headshot=headshot, user=request.user),
+        back=reverse("order_detail", args=[membership.workspace.slug, headshot.order_id]),
+    )
+
+
 @workspace_view("GET")
 def order_download(request, membership, order_id: int):
     order = selectors.order_get(membership=membership, order_id=order_id)
@@ -376,12 +432,14 @@ def order_download(request, membership, order_id: int):
 @workspace_view("GET")
 def headshot_image(request, membership, headshot_id: int):
     headshot = selectors.headshot_get(membership=membership, headshot_id=headshot_id)
-    return file_response(
-        open_headshot(headshot),
-        content_type=headshot.content_type,
-        filename=selectors.headshot_filename(headshot),
-        download=request.GET.get("download") in {"1", "true"},
-    )
+    try:
+        return headshot_response(
+            headshot,
+            crop_slug=request.GET.get("crop"),
+            download=request.GET.get("download") in {"1", "true"},
+        )
+    except ValidationError as error:
+        return _error_response(error)
 
 
 @workspace_view("GET")

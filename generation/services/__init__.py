@@ -20,8 +20,10 @@ from .lifecycle import (
 )
 from .orders import (
     MAX_PER_STYLE,
+    headshot_redo,
     order_cancel,
     order_create,
+    order_more_like_this,
     order_refund_quota,
     order_retry,
 )
@@ -46,6 +48,7 @@ __all__ = [
     "PhotoUnavailable",
     "PurgeResult",
     "headshot_create",
+    "headshot_redo",
     "headshots_purge_expired",
     "order_cancel",
     "order_create",
@@ -53,6 +56,7 @@ __all__ = [
     "order_mark_failed",
     "order_mark_running",
     "order_mark_succeeded",
+    "order_more_like_this",
     "order_record_progress",
     "order_refund_quota",
     "order_release",

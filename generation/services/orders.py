@@ -17,7 +17,7 @@ from accounts.models import User, Workspace
 from billing.plans import Tier, entitlements
 from headshot_site.api_errors import PaymentRequired
 
-from ..models import CheckStatus, ErrorCode, Order, SourcePhoto
+from ..models import CheckStatus, ErrorCode, Headshot, Order, SourcePhoto
 from ..queue import enqueue_order, gpu_queue_for
 from ..selectors import quota_period, workspace_allowed_style_ids
 from .quota import quota_refund_undelivered, quota_reserve, quota_usage_locked
@@ -53,6 +53,7 @@ def order_create(
     photo: SourcePhoto,
     style_slugs: Sequence[str],
     per_style: int,
+    redo_of: Headshot | None = None,
 ) -> Order:
     """Place an order: reserve quota, record it, and queue it for the GPU after commit.
 
@@ -123,6 +124,7 @@ def order_create(
             resolution=rights.resolution,
             queue_name=queue_name,
             quota_period=period,
+            redo_of=redo_of,
         )
         order.styles.set(styles)
         transaction.on_commit(lambda: order_send_to_queue(order.pk, queue_name))
@@ -134,6 +136,46 @@ def order_create(
         extra={"order_id": order.pk, "workspace_id": workspace.pk, "queue": queue_name},
     )
     return order
+
+
+def _photo_to_order_again(order: Order, user: User) -> SourcePhoto:
+    if order.photo is None or order.photo.purge_at <= timezone.now():
+        raise ValidationError(
+            "The selfie behind these headshots was deleted after 24 hours, as promised. "
+            "Upload it again in the studio to order more.",
+            code="photo_expired",
+        )
+    if order.photo.uploaded_by_id != user.pk:
+        raise ValidationError(
+            "Only the person whose selfie this is can order more headshots from it.",
+            code="photo_not_found",
+        )
+    return order.photo
+
+
+def order_more_like_this(*, order: Order, user: User) -> Order:
+    """The same styles and count from the same selfie, with new seeds (each order draws
+    its own). Counts against the quota like any order (402 `quota_exceeded`)."""
+    return order_create(
+        workspace=order.workspace,
+        user=user,
+        photo=_photo_to_order_again(order, user),
+        style_slugs=[style.slug for style in order.styles.all()],
+        per_style=order.per_style,
+    )
+
+
+def headshot_redo(*, headshot: Headshot, user: User) -> Order:
+    """One new headshot of the same style from the same selfie, in place of this one:
+    the old one links to the new order from its card. Costs one headshot of quota."""
+    return order_create(
+        workspace=headshot.workspace,
+        user=user,
+        photo=_photo_to_order_again(headshot.order, user),
+        style_slugs=[headshot.style.slug],
+        per_style=1,
+        redo_of=headshot,
+    )
 
 
 def order_lock_by_id(order_id: int) -> Order | None:

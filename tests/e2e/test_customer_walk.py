@@ -202,7 +202,8 @@ def test_a_customer_signs_up_orders_watches_downloads_and_upgrades(
         page.click("#order-zip")
     assert download.value.suggested_filename == f"headshots-order-{order.pk}.zip"
     archive = zipfile.ZipFile(io.BytesIO(open(download.value.path(), "rb").read()))
-    assert len(archive.namelist()) == len(headshots) == 4
+    assert len([name for name in archive.namelist() if "/" not in name]) == len(headshots) == 4
+    assert len(archive.namelist()) == 4 * 3  # with the profile and website crops
     assert single.name in archive.namelist()
     for name in archive.namelist():
         with Image.open(io.BytesIO(archive.read(name))) as image:

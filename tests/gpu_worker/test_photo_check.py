@@ -67,9 +67,7 @@ def test_a_selfie_with_a_face_passes_and_the_order_reuses_its_face_data(
     assert order.status == Order.Status.SUCCEEDED, (order.error_code, order.error_message)
 
 
-def test_a_photo_without_a_face_is_rejected_with_its_reason(
-    worker, workspace, user, noise_photo
-):
+def test_a_photo_without_a_face_is_rejected_with_its_reason(worker, workspace, user, noise_photo):
     photo = _upload(workspace, user, noise_photo.resize((640, 640)))
 
     assert worker.run(max_orders=1) == 1
