@@ -15,9 +15,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    JsonResponse,
+)
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.http import require_GET
 from rest_framework.throttling import ScopedRateThrottle
 
 from accounts.access import access_membership_by_slug
@@ -29,6 +36,7 @@ from . import framing, images, selectors, services
 from .api import file_response, headshot_response, open_headshot
 from .likeness import best_match_first, likeness_label, likeness_title
 from .models import Order, SourcePhoto
+from .samples import placeholder_svg, sample_url
 from .serializers import PhotoSerializer, order_payload
 
 ORDER_POLL_MS = 2000
@@ -139,6 +147,29 @@ def _preselected_photo_id(photos: list[dict]) -> int | None:
     # A photo turned down by the face check is never picked for the customer.
     usable = (photo["id"] for photo in photos if photo["check"]["status"] != "rejected")
     return next(usable, None)
+
+
+@require_GET
+def style_sample(request, slug: str):
+    """A style's sample picture, public: the rendered or uploaded one, else a drawn
+    placeholder. A versioned URL (samples.sample_url) is cached for a year."""
+    style = selectors.styles_active().filter(slug=slug).first()
+    if style is None:
+        raise Http404("No such style.")
+    current = request.GET.get("v") == sample_url(style).rpartition("=")[2]
+    if style.sample:
+        try:
+            response = FileResponse(style.sample.open("rb"), content_type="image/jpeg")
+        except FileNotFoundError:
+            response = HttpResponse(placeholder_svg(style), content_type="image/svg+xml")
+            current = False
+    else:
+        response = HttpResponse(placeholder_svg(style), content_type="image/svg+xml")
+    # A placeholder is cached briefly: once a sample is rendered, pages pick it up soon.
+    response["Cache-Control"] = (
+        "public, max-age=31536000, immutable" if current and style.sample else "public, max-age=300"
+    )
+    return response
 
 
 @workspace_view("GET")

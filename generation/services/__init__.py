@@ -39,7 +39,7 @@ from .photos import (
     photo_upload,
 )
 from .purge import PurgeResult, headshots_purge_expired, photos_purge_expired, purge_run
-from .styles import workspace_styles_set
+from .styles import style_set_sample, workspace_styles_set
 
 __all__ = [
     "MAX_PER_STYLE",
@@ -74,5 +74,6 @@ __all__ = [
     "purge_run",
     "worker_heartbeat",
     "worker_stopped",
+    "style_set_sample",
     "workspace_styles_set",
 ]
