@@ -188,6 +188,8 @@ def studio(request, membership):
         "styles": selectors.styles_for_workspace(workspace=workspace),
         "photos": photos,
         "preselected_photo_id": _preselected_photo_id(photos),
+        # Step 1 (upload) starts folded once there is a selfie to order with.
+        "has_usable_photo": any(photo["check"]["status"] == "ok" for photo in photos),
         "orders": selectors.orders_visible(membership=membership)[:5],
         "limits": {
             "maxBytes": images.MAX_UPLOAD_BYTES,

@@ -87,7 +87,7 @@
   /* The face check: the GPU worker answers within seconds; until then the photo says
      it is being checked, and a photo turned down cannot be picked. */
   var CHECK_POLL_MS = 1000;
-  var CHECK_SLOW_AFTER = 15;
+  var CHECK_SLOW_AFTER = 8;
 
   function showCheck(item, element, check, slow) {
     element.className = "photo-check photo-check-" + check.status;
