@@ -98,6 +98,11 @@
       element.textContent = check.message;
     }
     var radio = item.querySelector("input[name=photo]");
+    if (check.status === "ok" && radio.checked) {
+      // The upload step is done: fold it, as the page does when it loads with a selfie.
+      var step = document.getElementById("upload-step");
+      if (step) { step.open = false; document.getElementById("upload-done").hidden = false; }
+    }
     if (check.status === "rejected") {
       radio.checked = false;
       radio.disabled = true;

@@ -45,6 +45,11 @@ def samples_loaded(page) -> None:
     )
 
 
+def another_order(order):
+    """A URL matcher for the page of any order but `order` (the one we are on)."""
+    return lambda url: bool(re.search(r"/orders/\d+/$", url)) and f"/orders/{order.pk}/" not in url
+
+
 @pytest.fixture
 def photos(tmp_path):
     selfie = tmp_path / "selfie.jpg"
@@ -151,7 +156,7 @@ def test_studio_face_check_gallery_and_phone_layout(portal, open_browser, start_
     questions = []
     page.on("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
     page.locator("#gallery figure").first.get_by_role("button", name="Redo this one").click()
-    page.wait_for_url(re.compile(r".*/orders/\d+/$"))
+    page.wait_for_url(another_order(first))
     assert "It uses 1 of the 6 headshots you have left this month." in questions[-1]
     redo = Order.objects.for_workspace(workspace).exclude(pk=first.pk).get()
     assert redo.total == 1 and redo.redo_of.order_id == first.pk
@@ -159,12 +164,15 @@ def test_studio_face_check_gallery_and_phone_layout(portal, open_browser, start_
         "() => document.getElementById('order-status').textContent.trim() === 'Succeeded'",
         timeout=120_000,
     )
-    page.goto(f"{studio}orders/{first.pk}/")
+    # Back to the first order, as a person would: through the order history.
+    page.locator("nav").get_by_role("link", name="Orders", exact=True).click()
+    page.wait_for_url(f"**/w/{workspace.slug}/orders/")
+    page.get_by_role("link", name=f"#{first.pk}", exact=True).click()
     page.get_by_role("link", name="Redone: see the new one").wait_for()
 
     # More like this: the same styles again, new seeds, its cost said before it is placed.
     page.get_by_role("button", name="More like this").click()
-    page.wait_for_url(re.compile(r".*/orders/\d+/$"))
+    page.wait_for_url(another_order(first))
     assert "It uses 2 of the 5 headshots you have left this month." in questions[-1]
     assert QuotaUsage.objects.for_workspace(workspace).get().used == 5
     page.wait_for_function(
