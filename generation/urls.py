@@ -5,7 +5,6 @@ from . import views
 # Every page and endpoint hangs under the workspace; object ids are named
 # photo_id / order_id / headshot_id.
 urlpatterns = [
-    path("styles/<slug:slug>/sample/", views.style_sample, name="style_sample"),
     path("w/<slug:workspace_slug>/", views.studio, name="studio"),
     path("w/<slug:workspace_slug>/styles/", views.workspace_styles, name="workspace_styles"),
     path("w/<slug:workspace_slug>/photos/", views.photo_upload, name="photo_upload"),
