@@ -12,7 +12,8 @@ import io
 import logging
 import time
 
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
+from django.db import connection as db_connection
 from PIL import Image
 
 from generation import selectors, services
@@ -23,7 +24,23 @@ logger = logging.getLogger("gpu_worker")
 
 
 def check_photo(*, engine: HeadshotEngine, photo_id: int) -> str | None:
-    """Check one photo; returns the status recorded, None when there was nothing to do."""
+    """Check one photo; returns the status recorded, None when nothing was recorded.
+
+    A check that cannot finish (the database away, a model error) is logged and leaves
+    the photo pending, which the studio shows as waiting to be checked: it is never
+    turned down for our fault, and the worker stays up for the orders behind it.
+    """
+    try:
+        return _check(engine, photo_id)
+    except DatabaseError:
+        logger.warning("photo check %s: database unavailable", photo_id, exc_info=True)
+        db_connection.close()
+    except Exception:
+        logger.exception("photo check %s could not finish", photo_id)
+    return None
+
+
+def _check(engine: HeadshotEngine, photo_id: int) -> str | None:
     close_old_connections()
     started = time.perf_counter()
     photo = selectors.photo_to_check(photo_id=photo_id)

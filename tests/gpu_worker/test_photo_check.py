@@ -87,3 +87,19 @@ def test_a_check_for_a_photo_deleted_meanwhile_does_nothing(worker, workspace, u
 
     assert not SourcePhoto.objects.for_workspace(workspace).exists()
     assert all(get_broker(name).queue_size() == 0 for name in gpu_queue_names())
+
+
+def test_a_check_that_cannot_finish_leaves_the_photo_waiting_and_the_worker_up(
+    worker, engine, workspace, user, astronaut, monkeypatch
+):
+    def model_error(image):
+        raise RuntimeError("ONNX Runtime lost its session")
+
+    monkeypatch.setattr(engine, "analyze_face", model_error)
+    photo = _upload(workspace, user, astronaut)
+
+    assert worker.run(max_orders=1) == 1
+
+    photo.refresh_from_db()
+    # Never turned down for our own fault: the studio keeps saying it is waiting.
+    assert photo.check_status == "pending" and photo.face_data is None
