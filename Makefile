@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format setup migrate static clean browser bench-web bench-queue bench-purge bench-scale
+.PHONY: run test lint format setup migrate static clean browser axe bench-web bench-queue bench-purge bench-scale
 
 setup: $(STAMP)
 
@@ -34,7 +34,7 @@ static: $(STAMP)
 run: migrate static
 	HOST=$(HOST) PORT=$(PORT) bin/run-studio
 
-test: $(STAMP) browser
+test: $(STAMP) browser axe
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The browser tests (tests/e2e, marker `browser`) drive Debian's chromium; Playwright's
@@ -45,6 +45,14 @@ browser:
 		{ apt-get install -y -q chromium >/dev/null 2>&1 || \
 		  { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; }; }; } || \
 		echo "chromium is not installed: the browser tests will be skipped" >&2
+
+# axe-core, which the browser walks run in each page (tests/e2e/a11y.py), from npm into
+# the git-ignored var/axe; tolerant of failure like chromium: without it they skip.
+AXE_VERSION = 4.14.1
+axe:
+	@test -f var/axe/node_modules/axe-core/axe.min.js || \
+		npm install --prefix var/axe --no-save --no-audit --no-fund axe-core@$(AXE_VERSION) >/dev/null 2>&1 || \
+		echo "axe-core is not installed: the accessibility checks will be skipped" >&2
 
 # The web tier under load (gunicorn on PostgreSQL, wrk from apt as the load generator).
 bench-web: $(STAMP)

@@ -21,6 +21,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
+from PIL import Image
 
 from accounts.admin import ReadOnlyAdmin, WorkspaceAdmin
 from accounts.models import Workspace
@@ -37,6 +38,7 @@ from .models import (
     Style,
     WorkerStatus,
 )
+from .samples import sample_url
 
 OPERATE_ORDER_PERMISSION = "generation.operate_order"
 # The intermediate "give back quota" form lists every order it applies to; a goodwill
@@ -46,15 +48,47 @@ MAX_CREDIT_ORDERS = 50
 
 @admin.register(Style)
 class StyleAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "tier", "is_active", "position"]
+    list_display = ["name", "slug", "tier", "is_active", "position", "has_sample"]
     list_editable = ["tier", "is_active", "position"]
     list_filter = ["tier", "is_active"]
     search_fields = ["name", "slug", "description", "prompt"]
     prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["sample_preview"]
     fieldsets = [
         (None, {"fields": ["name", "slug", "description", "tier", "is_active", "position"]}),
         ("Generator prompts", {"fields": ["prompt", "negative_prompt"]}),
+        (
+            "Sample picture",
+            {
+                "fields": ["sample_preview", "sample"],
+                "description": "Shown in the studio's picker, on the pricing page and in the "
+                "landing page's gallery. `manage.py render_style_samples` renders one; an "
+                "upload here replaces it (squared from the centre, 512 px).",
+            },
+        ),
     ]
+
+    @admin.display(boolean=True, description="sample")
+    def has_sample(self, style) -> bool:
+        return bool(style.sample)
+
+    @admin.display(description="current picture")
+    def sample_preview(self, style) -> str:
+        if not style.pk:
+            return "—"
+        return format_html('<img src="{}" alt="" width="160" height="160">', sample_url(style))
+
+    def save_model(self, request, obj, form, change):
+        upload = form.cleaned_data.get("sample") if "sample" in form.changed_data else None
+        if upload:
+            # The upload goes through the service (squared, sized, the old file deleted),
+            # not straight into storage as the form would put it.
+            obj.sample = form.initial.get("sample") or ""
+        super().save_model(request, obj, form, change)
+        if upload:
+            upload.seek(0)
+            with Image.open(upload) as image:
+                services.style_set_sample(style=obj, image=image)
 
 
 def _admin_link(obj, label=None) -> str:

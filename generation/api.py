@@ -4,6 +4,8 @@ Thin: access checks come from accounts.access and generation.selectors, every ch
 from generation.services; errors reach clients through headshot_site.api_errors.
 """
 
+import io
+
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404
 from django.urls import reverse
@@ -26,7 +28,7 @@ from accounts.access import access_membership_by_id
 from headshot_site.api_errors import Conflict, answering
 from headshot_site.openapi import error_response
 
-from . import selectors, services
+from . import framing, selectors, services
 from .queue_selectors import order_queue_standing
 from .serializers import (
     OrderCreateSerializer,
@@ -75,6 +77,33 @@ def _query_flag(request, name: str) -> bool:
         return serializers.BooleanField().run_validation(request.query_params[name])
     except serializers.ValidationError as error:
         raise serializers.ValidationError({name: error.detail}) from None
+
+
+def headshot_response(headshot, *, crop_slug: str | None, download: bool):
+    """The full image, or one of its face-centred crops (`profile` 1:1, `website` 4:5)."""
+    if not crop_slug:
+        return file_response(
+            open_headshot(headshot),
+            content_type=headshot.content_type,
+            filename=selectors.headshot_filename(headshot),
+            download=download,
+        )
+    crop = framing.CROPS.get(crop_slug)
+    if crop is None:
+        raise ValidationError(
+            f"Unknown crop “{crop_slug}”; use one of: {', '.join(framing.CROPS)}.",
+            code="invalid_crop",
+        )
+    try:
+        cropped = selectors.headshot_crop(headshot, crop)
+    except FileNotFoundError:
+        raise Http404("This headshot is no longer stored.") from None
+    return file_response(
+        io.BytesIO(cropped),
+        content_type="image/jpeg",
+        filename=selectors.headshot_filename(headshot, crop=crop),
+        download=download,
+    )
 
 
 class WorkspaceAPIView(APIView):
@@ -212,7 +241,13 @@ class OrderListView(WorkspaceAPIView, generics.GenericAPIView):
         request=OrderCreateSerializer,
         responses={
             201: OrderSerializer,
-            400: error_response("unknown_style", "styles_required", "style_not_allowed"),
+            400: error_response(
+                "unknown_style",
+                "styles_required",
+                "style_not_allowed",
+                "photo_not_checked",
+                "photo_rejected",
+            ),
             402: error_response("quota_exceeded", "upgrade_required"),
             404: error_response("photo_not_found"),
             409: error_response("photo_expired"),
@@ -273,6 +308,52 @@ class OrderCancelView(WorkspaceAPIView):
         return Response(self.order_data(order))
 
 
+class OrderMoreView(WorkspaceAPIView):
+    throttle_scope = "order"
+
+    @extend_schema(
+        request=None,
+        responses={
+            201: OrderSerializer,
+            400: error_response("style_not_allowed", "photo_not_checked", "photo_rejected"),
+            402: error_response("quota_exceeded", "upgrade_required"),
+            409: error_response("photo_expired"),
+        },
+        description="“More like this”: a new order with the same styles and count from the "
+        "same selfie, with new seeds. Uses as many headshots of the monthly quota as the "
+        "order has (`total`); 402 `quota_exceeded` when they are not left; 409 "
+        "`photo_expired` once the selfie was deleted.",
+    )
+    def post(self, request, wid: int, order_id: int):
+        order = selectors.order_get(membership=self.membership, order_id=order_id)
+        with answering(conflict=("photo_expired",)):
+            placed = services.order_more_like_this(order=order, user=request.user)
+        placed = selectors.order_get(membership=self.membership, order_id=placed.pk)
+        return Response(self.order_data(placed), status=status.HTTP_201_CREATED)
+
+
+class HeadshotRedoView(WorkspaceAPIView):
+    throttle_scope = "order"
+
+    @extend_schema(
+        request=None,
+        responses={
+            201: OrderSerializer,
+            400: error_response("style_not_allowed", "photo_not_checked", "photo_rejected"),
+            402: error_response("quota_exceeded", "upgrade_required"),
+            409: error_response("photo_expired"),
+        },
+        description="“Redo this one”: a one-headshot order of the same style from the same "
+        "selfie, to replace this headshot. Uses one headshot of the monthly quota.",
+    )
+    def post(self, request, wid: int, headshot_id: int):
+        headshot = selectors.headshot_get(membership=self.membership, headshot_id=headshot_id)
+        with answering(conflict=("photo_expired",)):
+            placed = services.headshot_redo(headshot=headshot, user=request.user)
+        placed = selectors.order_get(membership=self.membership, order_id=placed.pk)
+        return Response(self.order_data(placed), status=status.HTTP_201_CREATED)
+
+
 class OrderDownloadView(WorkspaceAPIView):
     content_negotiation_class = FileNegotiation
 
@@ -300,16 +381,22 @@ class HeadshotImageView(WorkspaceAPIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("download", OpenApiTypes.BOOL, description="Serve as an attachment.")
+            OpenApiParameter("download", OpenApiTypes.BOOL, description="Serve as an attachment."),
+            OpenApiParameter(
+                "crop",
+                OpenApiTypes.STR,
+                enum=list(framing.CROPS),
+                description="A face-centred crop instead of the full square: `profile` (1:1, "
+                "for profile pictures) or `website` (4:5). JPEG.",
+            ),
         ],
-        responses={(200, "image/*"): OpenApiTypes.BINARY},
-        description="The full-size headshot image.",
+        responses={(200, "image/*"): OpenApiTypes.BINARY, 400: error_response("invalid_crop")},
+        description="The full-size headshot image, or one of its face-centred crops.",
     )
     def get(self, request, wid: int, headshot_id: int):
         headshot = selectors.headshot_get(membership=self.membership, headshot_id=headshot_id)
-        return file_response(
-            open_headshot(headshot),
-            content_type=headshot.content_type,
-            filename=selectors.headshot_filename(headshot),
+        return headshot_response(
+            headshot,
+            crop_slug=request.query_params.get("crop"),
             download=_query_flag(request, "download"),
         )

@@ -27,6 +27,16 @@ urlpatterns = [
         name="api_order_cancel",
     ),
     path(
+        "workspaces/<int:wid>/orders/<int:order_id>/more/",
+        api.OrderMoreView.as_view(),
+        name="api_order_more",
+    ),
+    path(
+        "workspaces/<int:wid>/headshots/<int:headshot_id>/redo/",
+        api.HeadshotRedoView.as_view(),
+        name="api_headshot_redo",
+    ),
+    path(
         "workspaces/<int:wid>/orders/<int:order_id>/download/",
         api.OrderDownloadView.as_view(),
         name="api_order_download",

@@ -15,6 +15,8 @@ import pillow_heif
 from django.core.exceptions import ValidationError
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
+from . import framing
+
 pillow_heif.register_heif_opener()
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -187,3 +189,12 @@ def encode_headshot(image: "bytes | Image.Image") -> EncodedHeadshot:
         width=decoded.width,
         height=decoded.height,
     )
+
+
+def crop_headshot(data: bytes, crop: framing.Crop) -> bytes:
+    """A face-centred crop of a stored headshot (see generation.framing), as a JPEG."""
+    with Image.open(io.BytesIO(data)) as image:
+        cropped = image.convert("RGB").crop(framing.crop_box(image.size, crop))
+    out = io.BytesIO()
+    cropped.save(out, "JPEG", quality=STORED_JPEG_QUALITY, optimize=True)
+    return out.getvalue()

@@ -48,6 +48,14 @@ class Style(models.Model):
     tier = models.CharField(max_length=16, choices=TIER_CHOICES, default=Tier.FREE)
     is_active = models.BooleanField(default=True, help_text="Inactive styles cannot be ordered.")
     position = models.PositiveSmallIntegerField(default=100, help_text="Lower comes first.")
+    # Rendered by `manage.py render_style_samples` or uploaded by staff; until one
+    # exists the portal draws a placeholder in the style's colours.
+    sample = models.ImageField(
+        upload_to="style-samples/",
+        blank=True,
+        help_text="A square example of this look (JPEG or PNG), shown in the picker and on "
+        "the public pages. Upload one to replace the rendered sample.",
+    )
 
     class Meta:
         ordering = ["position", "name"]
@@ -78,12 +86,32 @@ class WorkspaceAllowedStyle(WorkspaceOwnedModel):
         return f"{self.workspace_id}: {self.style_id}"
 
 
+class CheckStatus(models.TextChoices):
+    PENDING = "pending", "Waiting to be checked"
+    OK = "ok", "Face found"
+    REJECTED = "rejected", "No usable face"
+
+
+# What the studio and the API say about a photo the face check turned down.
+PHOTO_CHECK_MESSAGES = {
+    ErrorCode.NO_FACE: "No usable face: try a photo where your face is clear and in front of "
+    "the camera.",
+    ErrorCode.FACE_TOO_SMALL: "No usable face: your face is too small in this photo. Try a closer "
+    "one where your face is clear and in front of the camera.",
+    ErrorCode.MULTIPLE_FACES: "No usable face: this photo shows more than one face. Try a photo "
+    "of just you, with your face clear and in front of the camera.",
+    ErrorCode.PHOTO_UNAVAILABLE: "This photo could not be read. Upload it again.",
+}
+
+
 class SourcePhoto(WorkspaceOwnedModel):
     """An uploaded selfie: cleaned, encrypted, kept for 24 hours at most.
 
     The stored object at `storage_name` is an AES-GCM blob (see generation.crypto) of a
     metadata-free JPEG; `face_data` is the worker's face analysis, encrypted the same way.
     """
+
+    CheckStatus = CheckStatus
 
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
@@ -95,6 +123,13 @@ class SourcePhoto(WorkspaceOwnedModel):
         help_text="Size of the cleaned JPEG before encryption."
     )
     face_data = models.BinaryField(null=True, blank=True, editable=False)
+    # The GPU worker's face check (generation.services.photo_check_*): a photo can be
+    # ordered with only once it passed, so a faceless selfie never costs quota.
+    check_status = models.CharField(
+        max_length=16, choices=CheckStatus.choices, default=CheckStatus.PENDING
+    )
+    check_error_code = models.CharField(max_length=60, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     purge_at = models.DateTimeField(db_index=True)
     # A failed storage delete leaves the row here, with why, for the next purge run.
@@ -106,6 +141,16 @@ class SourcePhoto(WorkspaceOwnedModel):
 
     def __str__(self) -> str:
         return f"Photo {self.pk} ({self.width}×{self.height})"
+
+    @property
+    def check_message(self) -> str:
+        if self.check_status == CheckStatus.OK:
+            return "Face found."
+        if self.check_status == CheckStatus.REJECTED:
+            return PHOTO_CHECK_MESSAGES.get(
+                self.check_error_code, PHOTO_CHECK_MESSAGES[ErrorCode.NO_FACE]
+            )
+        return "Waiting to be checked for a face."
 
 
 class QuotaUsage(WorkspaceOwnedModel):
@@ -173,6 +218,10 @@ class Order(WorkspaceOwnedModel):
         SourcePhoto, on_delete=models.SET_NULL, null=True, blank=True, related_name="orders"
     )
     styles = models.ManyToManyField(Style, related_name="+")
+    # "Redo this one": the headshot this one-image order was placed to replace.
+    redo_of = models.ForeignKey(
+        "Headshot", on_delete=models.SET_NULL, null=True, blank=True, related_name="redos"
+    )
     per_style = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
     total = models.PositiveIntegerField()
     done = models.PositiveIntegerField(default=0)

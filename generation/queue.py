@@ -17,6 +17,11 @@ whose only argument is the order id: ``func == settings.GPU_TASK_FUNC``,
 from the database through generation.services, under select_for_update; redelivery
 is harmless because ``order_mark_running`` refuses an order that is finished or
 claimed by a live worker.
+
+A face check of a freshly uploaded selfie is a message on the priority list with
+``func == settings.GPU_PHOTO_CHECK_FUNC`` and ``args == (photo_id,)``: it is seconds of
+work a customer is waiting for, so it never queues behind generation. Redelivery is
+harmless: a photo already checked is left as it is.
 """
 
 import logging
@@ -49,3 +54,19 @@ def enqueue_order(*, order_id: int, queue_name: str) -> str:
         # the GPU broker, never in the web process.
         sync=False,
     )
+
+
+def enqueue_photo_check(*, photo_id: int) -> str:
+    """Send a photo's face check to the priority list; returns django-q2's task id."""
+    return async_task(
+        settings.GPU_PHOTO_CHECK_FUNC,
+        photo_id,
+        broker=get_broker(settings.GPU_PRIORITY_QUEUE_NAME),
+        task_name=f"photo-check-{photo_id}",
+        sync=False,
+    )
+
+
+def is_photo_check(task: dict) -> bool:
+    """Whether a decoded GPU message is a face check (else it is an order)."""
+    return task.get("func") == settings.GPU_PHOTO_CHECK_FUNC

@@ -21,6 +21,7 @@ from accounts.models import Membership, Role, Workspace
 from billing.models import PlanCode
 from billing.plans import entitlements
 
+from . import framing, images
 from .models import (
     FreeAllowanceUsage,
     Headshot,
@@ -139,6 +140,15 @@ def photo_get(*, workspace: Workspace, user, photo_id: int) -> SourcePhoto:
     return photo
 
 
+def photo_to_check(*, photo_id: int) -> SourcePhoto | None:
+    """The GPU worker's read of a photo to face-check: None once it is gone or decided."""
+    return (
+        SourcePhoto.all_workspaces_unscoped.select_related("workspace")
+        .filter(pk=photo_id, check_status=SourcePhoto.CheckStatus.PENDING)
+        .first()
+    )
+
+
 def orders_visible(*, membership: Membership) -> QuerySet[Order]:
     orders = Order.objects.for_workspace(membership.workspace)
     if not membership.has_role(Role.ADMIN):
@@ -228,6 +238,19 @@ def order_status_get(*, membership: Membership, order_id: int) -> OrderStatus:
     return OrderStatus(order=order, styles=styles, headshots=headshots)
 
 
+def redo_orders_by_headshot(*, workspace: Workspace, headshot_ids: list[int]) -> dict[int, int]:
+    """For each of these headshots that someone asked to redo: the newest redo order's id."""
+    if not headshot_ids:
+        return {}
+    rows = (
+        Order.objects.for_workspace(workspace)
+        .filter(redo_of__in=headshot_ids)
+        .order_by("created_at", "pk")
+        .values_list("redo_of", "pk")
+    )
+    return dict(rows)
+
+
 def headshot_get(*, membership: Membership, headshot_id: int) -> Headshot:
     headshot = (
         Headshot.objects.for_workspace(membership.workspace)
@@ -257,9 +280,16 @@ def order_pending_slots(*, order: Order) -> list[HeadshotSlot]:
     ]
 
 
-def headshot_filename(headshot: Headshot) -> str:
-    extension = headshot.file.name.rsplit(".", 1)[-1]
-    return f"headshot-{headshot.order_id}-{headshot.style.slug}-{headshot.index + 1}.{extension}"
+def headshot_filename(headshot: Headshot, *, crop: framing.Crop | None = None) -> str:
+    stem = f"headshot-{headshot.order_id}-{headshot.style.slug}-{headshot.index + 1}"
+    if crop is not None:
+        return f"{stem}-{crop.slug}.jpg"
+    return f"{stem}.{headshot.file.name.rsplit('.', 1)[-1]}"
+
+
+def headshot_crop(headshot: Headshot, crop: framing.Crop) -> bytes:
+    with headshot.file.open("rb") as source:
+        return images.crop_headshot(source.read(), crop)
 
 
 def order_zip(*, order: Order):
@@ -277,6 +307,12 @@ def order_zip(*, order: Order):
             ):
                 while chunk := source.read(1024 * 1024):
                     target.write(chunk)
+            # The face-centred crops, in their own folders, for a profile and a website.
+            for crop in framing.CROPS.values():
+                archive.writestr(
+                    f"{crop.slug}/{headshot_filename(headshot, crop=crop)}",
+                    headshot_crop(headshot, crop),
+                )
     spool.seek(0)
     return spool
 

@@ -36,10 +36,27 @@ class WorkspaceStyleSerializer(serializers.Serializer):
     )
 
 
+class PhotoCheckSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        source="check_status",
+        choices=SourcePhoto.CheckStatus.choices,
+        help_text="`pending` until the GPU worker has looked for a face (seconds), then `ok` "
+        "(the photo can be ordered with) or `rejected`.",
+    )
+    code = serializers.CharField(
+        source="check_error_code",
+        help_text="Why a rejected photo was turned down (`no_face`, `face_too_small`); "
+        "empty otherwise.",
+    )
+    message = serializers.CharField(source="check_message")
+
+
 class PhotoSerializer(serializers.ModelSerializer):
+    check = PhotoCheckSerializer(source="*", read_only=True)
+
     class Meta:
         model = SourcePhoto
-        fields = ["id", "width", "height", "created_at", "purge_at"]
+        fields = ["id", "width", "height", "check", "created_at", "purge_at"]
         read_only_fields = fields
 
 

@@ -9,6 +9,11 @@ urlpatterns = [
     path("w/<slug:workspace_slug>/styles/", views.workspace_styles, name="workspace_styles"),
     path("w/<slug:workspace_slug>/photos/", views.photo_upload, name="photo_upload"),
     path(
+        "w/<slug:workspace_slug>/photos/<int:photo_id>/",
+        views.photo_status,
+        name="photo_status",
+    ),
+    path(
         "w/<slug:workspace_slug>/photos/<int:photo_id>/preview/",
         views.photo_preview,
         name="photo_preview",
@@ -30,6 +35,16 @@ urlpatterns = [
         "w/<slug:workspace_slug>/orders/<int:order_id>/cancel/",
         views.order_cancel,
         name="order_cancel",
+    ),
+    path(
+        "w/<slug:workspace_slug>/orders/<int:order_id>/more/",
+        views.order_more,
+        name="order_more",
+    ),
+    path(
+        "w/<slug:workspace_slug>/headshots/<int:headshot_id>/redo/",
+        views.headshot_redo,
+        name="headshot_redo",
     ),
     path(
         "w/<slug:workspace_slug>/orders/<int:order_id>/download/",

@@ -14,9 +14,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    JsonResponse,
+)
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.http import require_GET
 from rest_framework.throttling import ScopedRateThrottle
 
 from accounts.access import access_membership_by_slug
@@ -25,11 +32,13 @@ from billing.plans import entitlements
 from headshot_site.api_errors import PaymentRequired, json_error
 from headshot_site.json_input import MalformedJSON, json_loads
 
-from . import images, selectors, services
-from .api import file_response, open_headshot
+from . import framing, images, selectors, services
+from .api import file_response, headshot_response, open_headshot
+from .likeness import best_match_first, likeness_label, likeness_title
 from .models import Order, SourcePhoto
 from .queue import gpu_queue_for
 from .queue_selectors import new_order_queue_standing, order_queue_standing
+from .samples import placeholder_svg, sample_url
 from .serializers import OrderCreateSerializer, PhotoSerializer, order_payload
 
 ORDER_POLL_MS = 2000
@@ -91,10 +100,13 @@ def _failed(request, error: Exception, *, back: str):
 
 
 def _order_json(order: Order, workspace, *, styles=None, headshots=None, standing=None) -> dict:
+    """The order as the portal shows it: the API's shape, plus the gallery best match
+    first, with likeness in words, crops, redos, and the portal's own URLs."""
+
     def headshot_url(headshot) -> str:
         return reverse("headshot_image", args=[workspace.slug, headshot.pk])
 
-    headshots = order.headshots.all() if headshots is None else headshots
+    headshots = best_match_first(order.headshots.all() if headshots is None else headshots)
     data = order_payload(
         order,
         headshot_url=headshot_url,
@@ -108,35 +120,85 @@ def _order_json(order: Order, workspace, *, styles=None, headshots=None, standin
         "status": reverse("order_status", args=[workspace.slug, order.pk]),
         "cancel": reverse("order_cancel", args=[workspace.slug, order.pk]),
         "download": reverse("order_download", args=[workspace.slug, order.pk]),
+        "more": reverse("order_more", args=[workspace.slug, order.pk]),
     }
+    redone_by = selectors.redo_orders_by_headshot(
+        workspace=workspace, headshot_ids=[headshot.pk for headshot in headshots]
+    )
     for headshot, item in zip(headshots, data["headshots"], strict=True):
         item["thumbnail_url"] = reverse("headshot_thumbnail", args=[workspace.slug, headshot.pk])
         # The page captions a headshot with its style's name, as the server-side gallery does.
         item["style_name"] = headshot.style.name
         item["download_url"] = f"{item['url']}?download=1"
+        item["crops"] = [
+            {"label": crop.label, "url": f"{item['url']}?crop={crop.slug}&download=1"}
+            for crop in framing.CROPS.values()
+        ]
+        item["likeness_label"] = likeness_label(headshot.likeness)
+        item["likeness_title"] = likeness_title(headshot.likeness)
+        item["redo_url"] = reverse("headshot_redo", args=[workspace.slug, headshot.pk])
+        item["chosen_at"] = headshot.chosen_at
+        redo = redone_by.get(headshot.pk)
+        item["redone_by"] = redo and reverse("order_detail", args=[workspace.slug, redo])
     return data
 
 
 def _photo_json(photo: SourcePhoto, workspace) -> dict:
     return {
         **PhotoSerializer(photo).data,
+        "status_url": reverse("photo_status", args=[workspace.slug, photo.pk]),
         "preview_url": reverse("photo_preview", args=[workspace.slug, photo.pk]),
         "delete_url": reverse("photo_delete", args=[workspace.slug, photo.pk]),
     }
+
+
+def _preselected_photo_id(photos: list[dict]) -> int | None:
+    # A photo turned down by the face check is never picked for the customer.
+    usable = (photo["id"] for photo in photos if photo["check"]["status"] != "rejected")
+    return next(usable, None)
+
+
+@require_GET
+def style_sample(request, slug: str):
+    """A style's sample picture, public: the rendered or uploaded one, else a drawn
+    placeholder. A versioned URL (samples.sample_url) is cached for a year."""
+    style = selectors.styles_active().filter(slug=slug).first()
+    if style is None:
+        raise Http404("No such style.")
+    current = request.GET.get("v") == sample_url(style).rpartition("=")[2]
+    if style.sample:
+        try:
+            response = FileResponse(style.sample.open("rb"), content_type="image/jpeg")
+        except FileNotFoundError:
+            response = HttpResponse(placeholder_svg(style), content_type="image/svg+xml")
+            current = False
+    else:
+        response = HttpResponse(placeholder_svg(style), content_type="image/svg+xml")
+    # A placeholder is cached briefly: once a sample is rendered, pages pick it up soon.
+    response["Cache-Control"] = (
+        "public, max-age=31536000, immutable" if current and style.sample else "public, max-age=300"
+    )
+    return response
 
 
 @workspace_view("GET")
 def studio(request, membership):
     workspace = membership.workspace
     rights = entitlements(workspace)
-    photos = selectors.photos_for_user(workspace=workspace, user=request.user)
+    photos = [
+        _photo_json(photo, workspace)
+        for photo in selectors.photos_for_user(workspace=workspace, user=request.user)
+    ]
     context = {
         "workspace": workspace,
         "membership": membership,
         "rights": rights,
         "quota": selectors.quota_status(workspace=workspace, user=request.user),
         "styles": selectors.styles_for_workspace(workspace=workspace),
-        "photos": [_photo_json(photo, workspace) for photo in photos],
+        "photos": photos,
+        "preselected_photo_id": _preselected_photo_id(photos),
+        # Step 1 (upload) starts folded once there is a selfie to order with.
+        "has_usable_photo": any(photo["check"]["status"] == "ok" for photo in photos),
         "orders": selectors.orders_visible(membership=membership)[:5],
         "standing": new_order_queue_standing(queue_name=gpu_queue_for(rights.queue_priority)),
         "show_placer": selectors.orders_show_placer(membership=membership),
@@ -202,6 +264,17 @@ def photo_upload(request, membership):
         return JsonResponse(_photo_json(photo, membership.workspace), status=201)
     messages.success(request, "Your selfie is uploaded. Now pick your styles.")
     return redirect(back)
+
+
+@workspace_view("GET")
+def photo_status(request, membership, photo_id: int):
+    """The studio polls this while the face check runs."""
+    photo = selectors.photo_get(
+        workspace=membership.workspace, user=request.user, photo_id=photo_id
+    )
+    response = JsonResponse(_photo_json(photo, membership.workspace))
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @workspace_view("GET")
@@ -306,6 +379,7 @@ def order_detail(request, membership, order_id: int):
         "order": order,
         "standing": standing,
         "order_json": _order_json(order, membership.workspace, standing=standing),
+        "quota": selectors.quota_status(workspace=membership.workspace),
         "poll_ms": ORDER_POLL_MS,
         "retention_days": entitlements(membership.workspace).retention_days,
     }
@@ -343,6 +417,44 @@ def order_cancel(request, membership, order_id: int):
     return redirect(page)
 
 
+def _placed_again(request, membership, place, *, back: str):
+    """Run a service that places a new order from an existing one, and answer like
+    order_create does: the new order's page (or JSON), or the error where it came from."""
+    workspace = membership.workspace
+    if limited := _throttled(request, "order"):
+        return limited
+    try:
+        order = place()
+    except (ValidationError, PaymentRequired) as error:
+        return _failed(request, error, back=back)
+    if _wants_json(request):
+        order = selectors.order_get(membership=membership, order_id=order.pk)
+        return JsonResponse(_order_json(order, workspace), status=201)
+    return redirect("order_detail", workspace_slug=workspace.slug, order_id=order.pk)
+
+
+@workspace_view("POST")
+def order_more(request, membership, order_id: int):
+    order = selectors.order_get(membership=membership, order_id=order_id)
+    return _placed_again(
+        request,
+        membership,
+        lambda: services.order_more_like_this(order=order, user=request.user),
+        back=reverse("order_detail", args=[membership.workspace.slug, order.pk]),
+    )
+
+
+@workspace_view("POST")
+def headshot_redo(request, membership, headshot_id: int):
+    headshot = selectors.headshot_get(membership=membership, headshot_id=headshot_id)
+    return _placed_again(
+        request,
+        membership,
+        lambda: services.headshot_redo(headshot=headshot, user=request.user),
+        back=reverse("order_detail", args=[membership.workspace.slug, headshot.order_id]),
+    )
+
+
 @workspace_view("GET")
 def order_download(request, membership, order_id: int):
     order = selectors.order_get(membership=membership, order_id=order_id)
@@ -360,12 +472,14 @@ def order_download(request, membership, order_id: int):
 @workspace_view("GET")
 def headshot_image(request, membership, headshot_id: int):
     headshot = selectors.headshot_get(membership=membership, headshot_id=headshot_id)
-    return file_response(
-        open_headshot(headshot),
-        content_type=headshot.content_type,
-        filename=selectors.headshot_filename(headshot),
-        download=request.GET.get("download") in {"1", "true"},
-    )
+    try:
+        return headshot_response(
+            headshot,
+            crop_slug=request.GET.get("crop"),
+            download=request.GET.get("download") in {"1", "true"},
+        )
+    except ValidationError as error:
+        return _error_response(error)
 
 
 @workspace_view("GET")

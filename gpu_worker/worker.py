@@ -45,7 +45,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-import numpy as np
 import redis
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
@@ -58,9 +57,11 @@ from django_q.signing import BadSignature, SignedPackage
 from PIL import Image
 
 from generation import services
-from generation.queue import gpu_queue_names
+from generation.queue import gpu_queue_names, is_photo_check
 from generation.selectors import HeadshotSlot, order_pending_slots
+from gpu_worker.photo_check import check_photo
 from gpu_worker.pipeline.engine import Face, HeadshotEngine, PipelineError
+from gpu_worker.pipeline.faces import face_from_bytes, face_to_bytes
 
 logger = logging.getLogger("gpu_worker")
 _current_order_id: ContextVar[int | None] = ContextVar("current_order_id", default=None)
@@ -118,28 +119,6 @@ class WorkerIdInUse(RuntimeError):
 
 # How many worker processes may share one device before the next one is refused.
 MAX_SLOTS_PER_DEVICE = 16
-
-
-def face_to_bytes(face: Face) -> bytes:
-    buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        bbox=np.asarray(face.bbox, dtype=np.float32),
-        kps=face.kps.astype(np.float32),
-        embedding=face.embedding.astype(np.float32),
-        det_score=np.float32(face.det_score),
-    )
-    return buffer.getvalue()
-
-
-def face_from_bytes(data: bytes) -> Face:
-    with np.load(io.BytesIO(data)) as arrays:
-        return Face(
-            bbox=tuple(float(value) for value in arrays["bbox"]),
-            kps=arrays["kps"],
-            embedding=arrays["embedding"],
-            det_score=float(arrays["det_score"]),
-        )
 
 
 def default_worker_id(device: str, slot: int = 1) -> str:
@@ -302,10 +281,14 @@ class GpuWorker:
     def handle_message(self, payload) -> None:
         try:
             task = SignedPackage.loads(payload)
-            order_id = int(task["args"][0])
+            object_id = int(task["args"][0])
         except (BadSignature, KeyError, IndexError, TypeError, ValueError):
             logger.error("dropping a GPU queue message that is not an order id")
             return
+        if is_photo_check(task):
+            check_photo(engine=self.engine, photo_id=object_id)
+            return
+        order_id = object_id
         for attempt in range(1, DATABASE_RETRIES + 1):
             try:
                 self.process_order(order_id)

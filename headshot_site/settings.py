@@ -342,6 +342,9 @@ GPU_QUEUE_NAME = "gpu"
 GPU_PRIORITY_QUEUE_NAME = "gpu-priority"
 # The task name in each GPU message; its only argument is the order id.
 GPU_TASK_FUNC = "gpu_worker.tasks.generate_order"
+# The task name of a face check message (always on the priority list); its only
+# argument is the photo id.
+GPU_PHOTO_CHECK_FUNC = "gpu_worker.tasks.check_photo"
 # A running order whose worker has not sent a heartbeat for this long is taken over.
 GPU_HEARTBEAT_TIMEOUT = int(env("GPU_HEARTBEAT_TIMEOUT", "120"))
 # Starts (crashes included) after which an order fails instead of being requeued.

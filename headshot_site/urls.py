@@ -26,6 +26,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("billing/", include("billing.urls")),
     path("", include(billing_workspace_urlpatterns)),
+    path("", include("generation.public_urls")),
     path("", include("generation.urls")),
     path("", include("accounts.urls")),
 ]

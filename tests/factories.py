@@ -42,3 +42,16 @@ class MembershipFactory(factory.django.DjangoModelFactory):
 def workspace_with_owner(**workspace_kwargs) -> tuple[Workspace, User]:
     membership = MembershipFactory(workspace=WorkspaceFactory(**workspace_kwargs))
     return membership.workspace, membership.user
+
+
+def checked_photo(photo, *, face_data: bytes = b"face analysis from the GPU worker"):
+    """A selfie as it is once the GPU worker's face check found a face: orderable.
+
+    Web-tier tests order with it directly; the worker's own tests let the real check
+    run instead. The bytes stand in for the worker's face analysis, which only the
+    worker reads back.
+    """
+    from generation import services
+
+    assert services.photo_check_passed(photo=photo, face_data=face_data)
+    return photo

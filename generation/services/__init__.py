@@ -21,14 +21,18 @@ from .lifecycle import (
 )
 from .orders import (
     MAX_PER_STYLE,
+    headshot_redo,
     order_cancel,
     order_create,
+    order_more_like_this,
     order_refund_quota,
     order_retry,
 )
 from .photos import (
     PHOTO_LIFETIME,
     PhotoUnavailable,
+    photo_check_passed,
+    photo_check_rejected,
     photo_delete,
     photo_read_face_data,
     photo_read_image,
@@ -43,7 +47,7 @@ from .purge import (
     photos_purge_expired,
     purge_run,
 )
-from .styles import workspace_styles_set
+from .styles import style_set_sample, workspace_styles_set
 from .team import headshot_choose
 
 __all__ = [
@@ -58,6 +62,7 @@ __all__ = [
     "PhotoUnavailable",
     "PurgeResult",
     "headshot_create",
+    "headshot_redo",
     "headshots_purge_expired",
     "order_cancel",
     "order_create",
@@ -65,12 +70,15 @@ __all__ = [
     "order_mark_failed",
     "order_mark_running",
     "order_mark_succeeded",
+    "order_more_like_this",
     "order_record_progress",
     "order_refund_quota",
     "order_release",
     "order_retry",
     "orders_recover_stale",
     "orders_release_for_worker",
+    "photo_check_passed",
+    "photo_check_rejected",
     "photo_delete",
     "photo_read_face_data",
     "photo_read_image",
@@ -81,5 +89,6 @@ __all__ = [
     "purge_run",
     "worker_heartbeat",
     "worker_stopped",
+    "style_set_sample",
     "workspace_styles_set",
 ]

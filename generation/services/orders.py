@@ -17,7 +17,7 @@ from accounts.models import User, Workspace
 from billing.plans import Tier, entitlements
 from headshot_site.api_errors import PaymentRequired
 
-from ..models import ErrorCode, Order, SourcePhoto
+from ..models import CheckStatus, ErrorCode, Headshot, Order, SourcePhoto
 from ..queue import enqueue_order, gpu_queue_for
 from ..selectors import quota_period, workspace_allowed_style_ids
 from .quota import quota_refund_undelivered, quota_reserve, quota_rows_locked, quota_take_again
@@ -53,11 +53,13 @@ def order_create(
     photo: SourcePhoto,
     style_slugs: Sequence[str],
     per_style: int,
+    redo_of: Headshot | None = None,
 ) -> Order:
     """Place an order: reserve quota, record it, and queue it for the GPU after commit.
 
-    Raises ValidationError for bad input or a style the workspace's admins did not allow
-    (`style_not_allowed`), and PaymentRequired (402) for a style above the plan's tier
+    Raises ValidationError for bad input, a photo not yet through its face check
+    (`photo_not_checked`) or turned down by it (`photo_rejected`), a style the
+    workspace's admins did not allow (`style_not_allowed`), and PaymentRequired (402) for a style above the plan's tier
     (`upgrade_required`) or an order over quota (`quota_exceeded`).
     """
     if not isinstance(per_style, int) or not 1 <= per_style <= MAX_PER_STYLE:
@@ -72,6 +74,14 @@ def order_create(
             "This photo was deleted after 24 hours, as promised. Upload it again to order.",
             code="photo_expired",
         )
+    if photo.check_status == CheckStatus.PENDING:
+        raise ValidationError(
+            "This photo is still being checked for a face. Order as soon as it says "
+            "“face found”: it takes a few seconds.",
+            code="photo_not_checked",
+        )
+    if photo.check_status == CheckStatus.REJECTED:
+        raise ValidationError(photo.check_message, code="photo_rejected")
     # Before the plan check: when an admin has ruled a style out, upgrading would not help.
     allowed_ids = workspace_allowed_style_ids(workspace=workspace)
     refused = [] if allowed_ids is None else [s for s in styles if s.pk not in allowed_ids]
@@ -111,6 +121,7 @@ def order_create(
             queue_name=queue_name,
             quota_period=period,
             free_allowance_user=person,
+            redo_of=redo_of,
         )
         order.styles.set(styles)
         transaction.on_commit(lambda: order_send_to_queue(order.pk, queue_name))
@@ -122,6 +133,46 @@ def order_create(
         extra={"order_id": order.pk, "workspace_id": workspace.pk, "queue": queue_name},
     )
     return order
+
+
+def _photo_to_order_again(order: Order, user: User) -> SourcePhoto:
+    if order.photo is None or order.photo.purge_at <= timezone.now():
+        raise ValidationError(
+            "The selfie behind these headshots was deleted after 24 hours, as promised. "
+            "Upload it again in the studio to order more.",
+            code="photo_expired",
+        )
+    if order.photo.uploaded_by_id != user.pk:
+        raise ValidationError(
+            "Only the person whose selfie this is can order more headshots from it.",
+            code="photo_not_found",
+        )
+    return order.photo
+
+
+def order_more_like_this(*, order: Order, user: User) -> Order:
+    """The same styles and count from the same selfie, with new seeds (each order draws
+    its own). Counts against the quota like any order (402 `quota_exceeded`)."""
+    return order_create(
+        workspace=order.workspace,
+        user=user,
+        photo=_photo_to_order_again(order, user),
+        style_slugs=[style.slug for style in order.styles.all()],
+        per_style=order.per_style,
+    )
+
+
+def headshot_redo(*, headshot: Headshot, user: User) -> Order:
+    """One new headshot of the same style from the same selfie, in place of this one:
+    the old one links to the new order from its card. Costs one headshot of quota."""
+    return order_create(
+        workspace=headshot.workspace,
+        user=user,
+        photo=_photo_to_order_again(headshot.order, user),
+        style_slugs=[headshot.style.slug],
+        per_style=1,
+        redo_of=headshot,
+    )
 
 
 def order_lock_by_id(order_id: int) -> Order | None:

@@ -18,7 +18,8 @@ from django.utils import timezone
 from accounts.models import User, Workspace
 
 from .. import crypto, images
-from ..models import SourcePhoto
+from ..models import CheckStatus, SourcePhoto
+from ..queue import enqueue_photo_check
 from ..storage import storage_delete_many
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def photo_upload(*, workspace: Workspace, user: User, upload: UploadedFile) -> S
     name = default_storage.save(f"photos/{workspace.pk}/{uuid.uuid4().hex}.enc", ContentFile(blob))
     now = timezone.now()
     try:
-        return SourcePhoto.objects.for_workspace(workspace).create(
+        photo = SourcePhoto.objects.for_workspace(workspace).create(
             workspace=workspace,
             uploaded_by=user,
             storage_name=name,
@@ -65,6 +66,49 @@ def photo_upload(*, workspace: Workspace, user: User, upload: UploadedFile) -> S
     except BaseException:
         default_storage.delete(name)
         raise
+    photo_id = photo.pk
+    transaction.on_commit(lambda: photo_send_to_check(photo_id))
+    return photo
+
+
+def photo_send_to_check(photo_id: int) -> None:
+    # Runs after commit. A broker failure must not lose the upload: the photo stays
+    # "waiting to be checked", which the studio says, and the customer can upload again.
+    try:
+        enqueue_photo_check(photo_id=photo_id)
+    except Exception:
+        logger.exception(
+            "Photo %s: the face check could not be queued", photo_id, extra={"photo_id": photo_id}
+        )
+
+
+def _photo_check_record(photo: SourcePhoto, **fields) -> bool:
+    # Only a pending photo changes: a redelivered check message finds it decided.
+    recorded = SourcePhoto.all_workspaces_unscoped.filter(
+        pk=photo.pk, check_status=CheckStatus.PENDING
+    ).update(checked_at=timezone.now(), **fields)
+    if recorded:
+        for name, value in fields.items():
+            setattr(photo, name, value)
+    return bool(recorded)
+
+
+def photo_check_passed(*, photo: SourcePhoto, face_data: bytes) -> bool:
+    """The worker found one usable face: keep its analysis (encrypted) for the order.
+
+    False when the photo was deleted or already decided meanwhile (nothing written).
+    """
+    return _photo_check_record(
+        photo,
+        check_status=CheckStatus.OK,
+        check_error_code="",
+        face_data=crypto.encrypt(face_data, purpose=FACE_DATA_PURPOSE),
+    )
+
+
+def photo_check_rejected(*, photo: SourcePhoto, code: str) -> bool:
+    """The worker found no usable face (`code` says why): the photo cannot be ordered with."""
+    return _photo_check_record(photo, check_status=CheckStatus.REJECTED, check_error_code=code)
 
 
 def photo_read_image(*, photo: SourcePhoto) -> bytes:

@@ -1,14 +1,18 @@
 """The style catalog as orders see it, and a team's choice of allowed styles."""
 
 import logging
+import uuid
 from collections.abc import Sequence
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
 from django.db import transaction
+from PIL import Image
 
 from accounts.models import Membership, Role, User, Workspace
 
 from ..models import Style, WorkspaceAllowedStyle
+from ..samples import sample_jpeg
 from ..selectors import workspace_can_choose_styles
 
 logger = logging.getLogger(__name__)
@@ -76,3 +80,14 @@ def workspace_styles_set(
         extra={"workspace_id": workspace.pk},
     )
     return sorted(styles, key=lambda style: (style.position, style.name))
+
+
+def style_set_sample(*, style: Style, image: Image.Image) -> Style:
+    """Make `image` the style's sample (squared and sized for the pages), replacing any
+    earlier one. The render command and the admin's upload both come through here."""
+    previous = style.sample.name if style.sample else ""
+    style.sample.save(f"{style.slug}-{uuid.uuid4().hex[:8]}.jpg", ContentFile(sample_jpeg(image)))
+    if previous:
+        style.sample.storage.delete(previous)
+    logger.info("Style %s: new sample %s", style.slug, style.sample.name)
+    return style

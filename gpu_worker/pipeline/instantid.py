@@ -33,16 +33,14 @@ from diffusers.models.attention_processor import Attention
 from PIL import Image
 from torch import nn
 
+# Where the face sits in a generated headshot; the portal cuts its crops around it.
+from generation.framing import FACE_CENTER_X, FACE_CENTER_Y, FACE_WIDTH_SHARE
 from gpu_worker.pipeline.device import free_memory
 
 FACE_TOKENS = 16
 FACE_EMBEDDING_DIM = 512
 RESAMPLER_HEAD_DIM = 64
 
-# Where the face sits in a generated headshot: its box spans this share of the width,
-# centred horizontally and a little above the middle.
-FACE_WIDTH_SHARE = 0.4
-FACE_CENTER_Y = 0.42
 
 # IdentityNet was trained on keypoints drawn this way (colours per point, limbs to the nose).
 KEYPOINT_COLORS = ((255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 0, 255))
@@ -263,7 +261,7 @@ def frame_keypoints(
     scale = FACE_WIDTH_SHARE * size / max(x1 - x0, y1 - y0)
     center = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
     return (np.asarray(kps, dtype=np.float64) - center) * scale + np.array(
-        [size / 2, FACE_CENTER_Y * size]
+        [FACE_CENTER_X * size, FACE_CENTER_Y * size]
     )
 
 

@@ -22,30 +22,84 @@
 
   function label(status) { return status.charAt(0).toUpperCase() + status.slice(1); }
 
-  function renderGallery(headshots) {
+  var canRedo = gallery.dataset.canRedo === "true";
+  var galleryHead = document.getElementById("gallery-head");
+  var moreForm = document.getElementById("more-form");
+
+  function link(href, text, download) {
+    var anchor = document.createElement("a");
+    anchor.href = href; anchor.textContent = text;
+    if (download) { anchor.setAttribute("download", ""); }
+    return anchor;
+  }
+
+  /* Mirrors the server-rendered gallery: best match first (the server sorts), the
+     likeness in words with the number on hover and focus, downloads, redo. */
+  function renderGallery(data) {
     gallery.textContent = "";
-    headshots.forEach(function (headshot) {
+    var isFinished = finished.indexOf(data.status) !== -1;
+    data.headshots.forEach(function (headshot) {
       var figure = document.createElement("figure");
       figure.className = "gallery-item";
-      var link = document.createElement("a");
-      link.href = headshot.url; link.dataset.viewer = "";
+      var viewerLink = link(headshot.url, "", false);
+      viewerLink.dataset.viewer = "";
       var image = document.createElement("img");
       image.src = headshot.thumbnail_url; image.loading = "lazy";
       var styleName = headshot.style_name || headshot.style;
       image.alt = styleName + " headshot " + (headshot.index + 1);
-      link.append(image);
+      viewerLink.append(image);
       var caption = document.createElement("figcaption");
       caption.className = "small";
-      var text = document.createElement("span");
-      text.textContent = styleName + " · " + headshot.width + "×" + headshot.height;
-      var download = document.createElement("a");
-      download.href = headshot.download_url; download.textContent = "Download";
-      download.setAttribute("download", "");
-      caption.append(text, download);
-      figure.append(link, caption);
+      var head = document.createElement("span");
+      head.className = "row gallery-caption";
+      var name = document.createElement("span");
+      name.textContent = styleName;
+      var likeness = document.createElement("span");
+      likeness.className = "likeness"; likeness.tabIndex = 0;
+      likeness.title = headshot.likeness_title;
+      likeness.setAttribute("aria-label", headshot.likeness_label + ": " + headshot.likeness_title);
+      likeness.textContent = headshot.likeness_label;
+      head.append(name, likeness);
+      var links = document.createElement("span");
+      links.className = "gallery-links";
+      links.append(link(headshot.download_url, "Full " + headshot.width + " px", true));
+      headshot.crops.forEach(function (crop) { links.append(" ", link(crop.url, crop.label, true)); });
+      caption.append(head, links);
+      if (headshot.redone_by) {
+        caption.append(link(headshot.redone_by, "Redone: see the new one", false));
+      } else if (canRedo && isFinished) {
+        var redo = document.createElement("button");
+        redo.type = "button"; redo.className = "link small";
+        redo.textContent = "Redo this one · uses 1";
+        redo.dataset.redoUrl = headshot.redo_url;
+        caption.append(redo);
+      }
+      figure.append(viewerLink, caption);
       gallery.append(figure);
     });
   }
+
+  function placeAgain(url, question) {
+    if (!window.confirm(question)) { return; }
+    P.requestJSON("POST", url).then(function (placed) {
+      window.location.assign(placed.urls.page);
+    }, function (error) {
+      document.getElementById("order-error-message").textContent = error.message;
+      document.getElementById("order-error-hint").textContent = "";
+      errorBox.hidden = false;
+    });
+  }
+
+  document.querySelectorAll(".confirm-form").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      placeAgain(form.action, form.dataset.confirm);
+    });
+  });
+  gallery.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-redo-url]");
+    if (button) { placeAgain(button.dataset.redoUrl, gallery.dataset.redoConfirm); }
+  });
 
   function render(data) {
     order = data;
@@ -65,8 +119,11 @@
       document.getElementById("order-error-hint").textContent = data.error.hint;
       errorBox.hidden = false;
     }
-    if (data.headshots.length !== shown) { renderGallery(data.headshots); shown = data.headshots.length; }
+    var nowFinished = finished.indexOf(data.status) !== -1;
+    if (data.headshots.length !== shown || nowFinished) { renderGallery(data); shown = data.headshots.length; }
     zip.hidden = data.headshots.length === 0;
+    galleryHead.hidden = data.headshots.length === 0;
+    if (moreForm) { moreForm.hidden = !nowFinished; }
   }
 
   var failures = 0;

@@ -67,6 +67,10 @@
     var image = document.createElement("img");
     image.src = photo.preview_url; image.alt = "Your selfie"; image.width = 96; image.height = 96;
     label.append(radio, image);
+    var check = document.createElement("span");
+    check.setAttribute("role", "status");
+    check.dataset.statusUrl = photo.status_url;
+    showCheck(item, check, photo.check);
     var note = document.createElement("span");
     note.className = "muted small";
     note.textContent = "Deleted automatically " + P.relativeTime(photo.purge_at);
@@ -74,10 +78,55 @@
     remove.type = "submit"; remove.className = "link small"; remove.textContent = "Delete now";
     remove.setAttribute("formaction", photo.delete_url);
     remove.dataset.deletePhoto = "";
-    item.append(label, note, remove);
+    item.append(label, check, note, remove);
     photoList.prepend(item);
     noPhotos.hidden = true;
+    if (photo.check.status === "pending") { watchCheck(item, check); }
   }
+
+  /* The face check: the GPU worker answers within seconds; until then the photo says
+     it is being checked, and a photo turned down cannot be picked. */
+  var CHECK_POLL_MS = 1000;
+  var CHECK_SLOW_AFTER = 8;
+
+  function showCheck(item, element, check, slow) {
+    element.className = "photo-check photo-check-" + check.status;
+    element.dataset.checkStatus = check.status;
+    if (check.status === "pending") {
+      element.textContent = slow ? "Waiting to be checked for a face: our generator is busy or starting, this page updates by itself." : "Checking for a face…";
+    } else {
+      element.textContent = check.message;
+    }
+    var radio = item.querySelector("input[name=photo]");
+    if (check.status === "ok" && radio.checked) {
+      // The upload step is done: fold it, as the page does when it loads with a selfie.
+      var step = document.getElementById("upload-step");
+      if (step) { step.open = false; document.getElementById("upload-done").hidden = false; }
+    }
+    if (check.status === "rejected") {
+      radio.checked = false;
+      radio.disabled = true;
+      var other = photoList.querySelector("input[name=photo]:not(:disabled)");
+      if (other && !photoList.querySelector("input[name=photo]:checked")) { other.checked = true; }
+    }
+  }
+
+  function watchCheck(item, element) {
+    var polls = 0;
+    function poll() {
+      if (!item.isConnected) { return; }
+      polls += 1;
+      P.requestJSON("GET", element.dataset.statusUrl).then(function (photo) {
+        showCheck(item, element, photo.check, polls >= CHECK_SLOW_AFTER);
+        if (photo.check.status === "pending") { window.setTimeout(poll, CHECK_POLL_MS); }
+      }, function () { window.setTimeout(poll, CHECK_POLL_MS * 5); });
+    }
+    window.setTimeout(poll, CHECK_POLL_MS);
+  }
+
+  photoList.querySelectorAll(".photo-check[data-check-status=pending]").forEach(function (element) {
+    watchCheck(element.closest(".photo-choice"), element);
+  });
 
   function send(file) {
     P.show(uploadError, "");
@@ -94,7 +143,7 @@
         if (percent === 100) { P.show(uploadStatus, "Checking your photo…"); }
       }).then(function (photo) {
         addPhoto(photo);
-        P.show(uploadStatus, "Uploaded (" + photo.width + "×" + photo.height + "). Now choose your styles.");
+        P.show(uploadStatus, "Uploaded (" + photo.width + "×" + photo.height + "). We are checking it for a face; meanwhile, choose your styles.");
       }, function (error) {
         P.show(uploadStatus, "");
         P.show(uploadError, error.message);
@@ -130,7 +179,7 @@
     P.requestJSON("POST", button.getAttribute("formaction")).then(function () {
       item.remove();
       noPhotos.hidden = photoList.children.length > 0;
-      var first = photoList.querySelector("input[name=photo]");
+      var first = photoList.querySelector("input[name=photo]:not(:disabled)");
       if (first && !photoList.querySelector("input[name=photo]:checked")) { first.checked = true; }
     }, function (error) { P.show(orderError, error.message); });
   });

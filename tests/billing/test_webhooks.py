@@ -24,6 +24,7 @@ from tests.billing.stripe_server import (
     signature_header,
     subscription_object,
 )
+from tests.factories import checked_photo
 
 pytestmark = pytest.mark.django_db
 
@@ -58,7 +59,7 @@ def _place_order(workspace, user):
     buffer = io.BytesIO()
     Image.new("RGB", (600, 600), (180, 150, 130)).save(buffer, "JPEG")
     upload = SimpleUploadedFile("selfie.jpg", buffer.getvalue(), content_type="image/jpeg")
-    photo = services.photo_upload(workspace=workspace, user=user, upload=upload)
+    photo = checked_photo(services.photo_upload(workspace=workspace, user=user, upload=upload))
     return services.order_create(
         workspace=workspace, user=user, photo=photo, style_slugs=[style.slug], per_style=1
     )

@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from generation import services
 from tests.e2e.support import WorkerProcess, seed_styles, worker_landed
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import MembershipFactory, UserFactory, checked_photo
 
 # Generation quality means nothing on the tiny random set, so the tests spend as little
 # CPU on it as they can: few denoising steps and no likeness retries (random weights
@@ -93,7 +93,7 @@ def customer(transactional_db):
         user=membership.user,
         upload=SimpleUploadedFile("selfie.jpg", selfie_bytes(), content_type="image/jpeg"),
     )
-    return membership.workspace, membership.user, photo
+    return membership.workspace, membership.user, checked_photo(photo)
 
 
 def env_without(*names: str) -> dict[str, str]:

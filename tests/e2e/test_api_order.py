@@ -65,7 +65,9 @@ def test_an_api_order_reaches_succeeded_with_its_headshots_stored(portal, start_
 
     archive = api.get(f"{order_url}download/", timeout=60)
     assert archive.status_code == 200
-    assert len(zipfile.ZipFile(io.BytesIO(archive.content)).namelist()) == 2
+    names = zipfile.ZipFile(io.BytesIO(archive.content)).namelist()
+    assert len([name for name in names if "/" not in name]) == 2
+    assert len(names) == 2 * 3  # and the profile and website crops of each
 
     # Another customer's token sees none of it.
     stranger = api_sign_up(

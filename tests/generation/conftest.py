@@ -4,7 +4,7 @@ from django.core.cache import cache
 from billing.plans import Entitlements, Tier
 from generation.models import Style
 from generation.services import photo_upload
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import MembershipFactory, UserFactory, checked_photo
 
 from . import imagefiles
 
@@ -79,6 +79,17 @@ def premium_style(db):
 
 @pytest.fixture
 def photo(workspace, user):
+    """A selfie through the face check, ready to order with."""
+    return checked_photo(unchecked_upload(workspace, user))
+
+
+@pytest.fixture
+def unchecked_photo(workspace, user):
+    """A selfie the GPU worker has not looked at yet."""
+    return unchecked_upload(workspace, user)
+
+
+def unchecked_upload(workspace, user):
     return photo_upload(workspace=workspace, user=user, upload=imagefiles.upload(imagefiles.jpeg()))
 
 

@@ -1,14 +1,17 @@
 """Real generation objects in a workspace, for the tenant-isolation test's URL keywords."""
 
 from generation import selectors, services
+from tests.factories import checked_photo
 
 from . import imagefiles
 from .worker import deliver
 
 
 def generation_object_ids(workspace, owner) -> dict:
-    photo = services.photo_upload(
-        workspace=workspace, user=owner, upload=imagefiles.upload(imagefiles.jpeg())
+    photo = checked_photo(
+        services.photo_upload(
+            workspace=workspace, user=owner, upload=imagefiles.upload(imagefiles.jpeg())
+        )
     )
     style = selectors.styles_active().filter(tier="free").first()
     order = services.order_create(

@@ -156,10 +156,11 @@ def test_order_detail_list_and_download(api, workspace, photo, free_style, secon
     assert download.status_code == 200
     assert download["Content-Type"] == "application/zip"
     archive = zipfile.ZipFile(io.BytesIO(b"".join(download.streaming_content)))
-    assert sorted(archive.namelist()) == [
-        f"headshot-{order_id}-corporate-grey-1.jpg",
-        f"headshot-{order_id}-modern-office-1.jpg",
-    ]
+    full = [f"headshot-{order_id}-corporate-grey-1", f"headshot-{order_id}-modern-office-1"]
+    assert sorted(archive.namelist()) == sorted(
+        [f"{stem}.jpg" for stem in full]
+        + [f"{crop}/{stem}-{crop}.jpg" for stem in full for crop in ("profile", "website")]
+    )
 
 
 def test_download_of_an_order_without_headshots_is_a_409(api, workspace, photo, free_style):

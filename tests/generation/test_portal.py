@@ -98,7 +98,9 @@ def test_portal_order_live_progress_gallery_and_downloads(logged_in, workspace, 
     assert attachment["Content-Disposition"].startswith("attachment")
     assert logged_in.get(headshot["thumbnail_url"]).status_code == 200
     archive = logged_in.get(done["urls"]["download"])
-    assert len(zipfile.ZipFile(io.BytesIO(b"".join(archive.streaming_content))).namelist()) == 2
+    names = zipfile.ZipFile(io.BytesIO(b"".join(archive.streaming_content))).namelist()
+    # Each headshot, and its profile (1:1) and website (4:5) crops.
+    assert len(names) == 2 * 3
 
     page = logged_in.get(done["urls"]["page"]).content.decode()
     assert "js/order.js" in page and 'id="order-data"' in page and "Download all" in page

@@ -10,7 +10,7 @@ from billing.plans import entitlements
 from generation import services
 from generation.models import FreeAllowanceUsage, Order, QuotaUsage, Style
 from headshot_site.api_errors import PaymentRequired
-from tests.factories import MembershipFactory
+from tests.factories import MembershipFactory, checked_photo
 
 from . import imagefiles
 
@@ -41,8 +41,10 @@ def test_two_parallel_orders_for_the_last_unit_only_one_passes(monkeypatch):
         slug="corporate-grey",
         defaults={"name": "Corporate grey", "description": "d", "prompt": "p"},
     )
-    photo = services.photo_upload(
-        workspace=workspace, user=user, upload=imagefiles.upload(imagefiles.jpeg())
+    photo = checked_photo(
+        services.photo_upload(
+            workspace=workspace, user=user, upload=imagefiles.upload(imagefiles.jpeg())
+        )
     )
     quota = entitlements(workspace).monthly_quota
     services.order_create(
@@ -85,8 +87,10 @@ def test_parallel_first_orders_of_the_month_create_one_usage_row():
         slug="corporate-grey",
         defaults={"name": "Corporate grey", "description": "d", "prompt": "p"},
     )
-    photo = services.photo_upload(
-        workspace=workspace, user=user, upload=imagefiles.upload(imagefiles.jpeg())
+    photo = checked_photo(
+        services.photo_upload(
+            workspace=workspace, user=user, upload=imagefiles.upload(imagefiles.jpeg())
+        )
     )
     start = threading.Barrier(4)
     errors: list[BaseException] = []

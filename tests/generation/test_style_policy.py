@@ -10,7 +10,7 @@ from accounts.models import Workspace
 from generation import selectors, services
 from generation.models import Order, QuotaUsage, WorkspaceAllowedStyle
 from tests.conftest import api_client_for
-from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
+from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory, checked_photo
 
 from . import imagefiles
 from .conftest import PREMIUM, set_entitlements
@@ -26,8 +26,10 @@ def team(monkeypatch):
 
 @pytest.fixture
 def colleague_photo(workspace, colleague):
-    return services.photo_upload(
-        workspace=workspace, user=colleague, upload=imagefiles.upload(imagefiles.jpeg())
+    return checked_photo(
+        services.photo_upload(
+            workspace=workspace, user=colleague, upload=imagefiles.upload(imagefiles.jpeg())
+        )
     )
 
 

@@ -277,7 +277,8 @@ def test_a_broker_outage_does_not_lose_the_order(
     assert reloaded.status == Order.Status.QUEUED and reloaded.enqueued_at is None
 
 
-def test_photo_read_image_and_encrypted_face_data(photo):
+def test_photo_read_image_and_encrypted_face_data(unchecked_photo):
+    photo = unchecked_photo
     assert services.photo_read_image(photo=photo)[:2] == b"\xff\xd8"
     assert services.photo_read_face_data(photo=photo) is None
 

@@ -13,7 +13,7 @@ from django_q.brokers import get_broker
 from PIL import Image
 
 from generation import services
-from generation.models import Order, Style, WorkerStatus
+from generation.models import Order, SourcePhoto, Style, WorkerStatus
 from generation.queue import gpu_queue_names
 from generation.selectors import quota_status
 from tests.billing.conftest import subscription_for
@@ -66,8 +66,22 @@ def _jpeg(image: Image.Image) -> SimpleUploadedFile:
     return SimpleUploadedFile("selfie.jpg", buffer.getvalue(), content_type="image/jpeg")
 
 
-def _place(workspace, user, image: Image.Image, *, styles: int = 2, per_style: int = 2, captured):
+def _upload_checked(worker, workspace, user, image: Image.Image):
+    """Upload a selfie and let the worker take its face check from the queue, as in
+    production: the order then reuses the stored face data."""
     photo = services.photo_upload(workspace=workspace, user=user, upload=_jpeg(image))
+    assert worker.run(max_orders=1) == 1
+    photo.refresh_from_db()
+    assert photo.check_status == "ok", photo.check_error_code
+    return photo
+
+
+def _place(worker, workspace, user, image, *, styles: int = 2, per_style: int = 2, captured):
+    photo = _upload_checked(worker, workspace, user, image)
+    return _order(workspace, user, photo, styles=styles, per_style=per_style, captured=captured)
+
+
+def _order(workspace, user, photo, *, styles: int, per_style: int, captured):
     slugs = list(Style.objects.filter(tier="free").values_list("slug", flat=True)[:styles])
     with captured(execute=True):
         return services.order_create(
@@ -84,7 +98,7 @@ def _take_from_queue(worker) -> int:
 def test_an_order_from_the_queue_is_delivered_with_its_headshots_stored(
     worker, workspace, user, astronaut, django_capture_on_commit_callbacks
 ):
-    order = _place(workspace, user, astronaut, captured=django_capture_on_commit_callbacks)
+    order = _place(worker, workspace, user, astronaut, captured=django_capture_on_commit_callbacks)
     assert get_broker(order.queue_name).queue_size() == 1
 
     _take_from_queue(worker)
@@ -112,6 +126,7 @@ def test_a_premium_order_is_four_times_the_size_of_a_free_one(
     worker, workspace, user, astronaut, django_capture_on_commit_callbacks
 ):
     free = _place(
+        worker,
         workspace,
         user,
         astronaut,
@@ -122,6 +137,7 @@ def test_a_premium_order_is_four_times_the_size_of_a_free_one(
     worker.process_order(free.pk)
     subscription_for(workspace)
     premium = _place(
+        worker,
         workspace,
         user,
         astronaut,
@@ -137,12 +153,19 @@ def test_a_premium_order_is_four_times_the_size_of_a_free_one(
     assert (large.width, large.height) == (4 * small.width, 4 * small.height) == (4096, 4096)
 
 
-def test_no_face_fails_cleanly_with_the_quota_back(
+def test_a_legacy_photo_with_no_face_fails_cleanly_with_the_quota_back(
     worker, workspace, user, noise_photo, django_capture_on_commit_callbacks
 ):
+    # A photo accepted before the face check existed (the migration marked those
+    # checked) has no face data: the order analyses it, and fails cleanly.
+    photo = services.photo_upload(
+        workspace=workspace, user=user, upload=_jpeg(noise_photo.resize((640, 640)))
+    )
+    SourcePhoto.objects.for_workspace(workspace).filter(pk=photo.pk).update(check_status="ok")
+    photo.refresh_from_db()
     before = quota_status(workspace=workspace).used
-    order = _place(
-        workspace, user, noise_photo.resize((640, 640)), captured=django_capture_on_commit_callbacks
+    order = _order(
+        workspace, user, photo, styles=2, per_style=2, captured=django_capture_on_commit_callbacks
     )
     assert quota_status(workspace=workspace).used == before + 4
 
@@ -160,7 +183,7 @@ def test_a_redelivered_order_gets_no_extra_headshots(
     worker, workspace, user, astronaut, django_capture_on_commit_callbacks
 ):
     order = _place(
-        workspace, user, astronaut, per_style=1, captured=django_capture_on_commit_callbacks
+        worker, workspace, user, astronaut, per_style=1, captured=django_capture_on_commit_callbacks
     )
     worker.process_order(order.pk)
     worker.process_order(order.pk)
@@ -175,7 +198,7 @@ def test_a_crash_then_a_restart_fills_only_the_missing_slots(
 ):
     """The first style is stored, then the worker dies; its restart hands the order
     back and the next run makes exactly the rest."""
-    order = _place(workspace, user, astronaut, captured=django_capture_on_commit_callbacks)
+    order = _place(worker, workspace, user, astronaut, captured=django_capture_on_commit_callbacks)
     calls = []
     real_generate = engine.generate
 
@@ -205,7 +228,7 @@ def test_a_crash_then_a_restart_fills_only_the_missing_slots(
 def test_stop_request_finishes_the_batch_and_hands_the_rest_back(
     worker, engine, workspace, user, astronaut, django_capture_on_commit_callbacks, monkeypatch
 ):
-    order = _place(workspace, user, astronaut, captured=django_capture_on_commit_callbacks)
+    order = _place(worker, workspace, user, astronaut, captured=django_capture_on_commit_callbacks)
     real_generate = engine.generate
 
     def stop_arrives_during_the_batch(**kwargs):
@@ -233,6 +256,7 @@ def test_weak_likeness_is_made_again_with_new_seeds(
     scores = iter([0.1, 0.9, 0.3, 0.6])
     monkeypatch.setattr(engine, "likeness", lambda **kwargs: next(scores))
     order = _place(
+        worker,
         workspace,
         user,
         astronaut,
@@ -249,7 +273,7 @@ def test_weak_likeness_is_made_again_with_new_seeds(
 
 
 def test_face_data_survives_the_round_trip(face):
-    from gpu_worker.worker import face_from_bytes, face_to_bytes
+    from gpu_worker.pipeline.faces import face_from_bytes, face_to_bytes
 
     restored = face_from_bytes(face_to_bytes(face))
     assert restored.bbox == pytest.approx(face.bbox)
@@ -261,6 +285,7 @@ def test_every_worker_line_about_an_order_carries_its_id(
     worker, workspace, user, astronaut, django_capture_on_commit_callbacks, caplog
 ):
     order = _place(
+        worker,
         workspace,
         user,
         astronaut,
@@ -268,6 +293,8 @@ def test_every_worker_line_about_an_order_carries_its_id(
         per_style=1,
         captured=django_capture_on_commit_callbacks,
     )
+    # Only the order's own lines: the face check before it logs about its photo.
+    caplog.clear()
     with caplog.at_level("INFO", logger="gpu_worker"):
         worker.process_order(order.pk)
     lines = [record for record in caplog.records if record.name == "gpu_worker"]

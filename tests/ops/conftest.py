@@ -10,7 +10,7 @@ from billing.plans import Tier
 from generation import services
 from generation.models import Order, Style, WorkerStatus
 from tests.conftest import staff_signed_in
-from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
+from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory, checked_photo
 from tests.generation import imagefiles
 from tests.generation.worker import deliver
 
@@ -46,8 +46,10 @@ def make_style(slug: str, tier: str = Tier.FREE) -> Style:
 
 
 def upload_photo(workspace, user):
-    return services.photo_upload(
-        workspace=workspace, user=user, upload=imagefiles.upload(imagefiles.jpeg())
+    return checked_photo(
+        services.photo_upload(
+            workspace=workspace, user=user, upload=imagefiles.upload(imagefiles.jpeg())
+        )
     )
 
 

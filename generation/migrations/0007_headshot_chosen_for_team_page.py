@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("generation", "0005_workspace_allowed_style"),
+        ("generation", "0006_free_allowance_per_person"),
     ]
 
     operations = [

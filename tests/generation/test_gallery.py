@@ -1,0 +1,179 @@
+"""The gallery: likeness in words and best match first, "More like this" and "Redo
+this one" against the quota, and the face-centred crops."""
+
+import io
+import zipfile
+from dataclasses import replace
+
+import pytest
+from django.urls import reverse
+from PIL import Image
+
+from billing.plans import entitlements
+from generation import selectors, services
+from generation.likeness import likeness_label
+from generation.models import Order, QuotaUsage
+
+from . import imagefiles
+from .conftest import set_entitlements
+
+
+def _deliver(order, likenesses):
+    running = services.order_mark_running(order_id=order.pk, worker_id="gpu-test")
+    slots = selectors.order_pending_slots(order=running)
+    for slot, likeness in zip(slots, likenesses, strict=True):
+        services.headshot_create(
+            order=running,
+            style=slot.style,
+            index=slot.index,
+            seed=slot.index,
+            image=imagefiles.portrait_pixels(1024, 1024),
+            likeness=likeness,
+        )
+    return services.order_mark_succeeded(order=running)
+
+
+@pytest.fixture
+def delivered(workspace, user, photo, free_style):
+    order = services.order_create(
+        workspace=workspace, user=user, photo=photo, style_slugs=[free_style.slug], per_style=3
+    )
+    return _deliver(order, [0.31, None, 0.62])
+
+
+@pytest.fixture
+def logged_in(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize(
+    "score, words",
+    [
+        (0.7, "Very strong match"),
+        (0.5, "Strong match"),
+        (0.4, "Good match"),
+        (0.2, "Loose match"),
+        (None, "Likeness not measured"),
+    ],
+)
+def test_likeness_is_said_in_words(score, words):
+    assert likeness_label(score) == words
+
+
+def test_the_gallery_shows_best_match_first_with_words_and_the_number_on_hover(
+    logged_in, workspace, delivered
+):
+    page = logged_in.get(reverse("order_detail", args=[workspace.slug, delivered.pk]))
+    html = page.content.decode()
+    strong = html.index(">Very strong match<")
+    loose = html.index(">Loose match<")
+    unmeasured = html.index(">Likeness not measured<")
+    assert strong < loose < unmeasured
+    assert 'title="Likeness 0.62 (face similarity to your selfie, from 0 to 1)"' in html
+
+    status = logged_in.get(reverse("order_status", args=[workspace.slug, delivered.pk])).json()
+    assert [item["likeness"] for item in status["headshots"]] == [0.62, 0.31, None]
+    assert status["headshots"][0]["likeness_label"] == "Very strong match"
+
+
+def test_more_like_this_orders_the_same_styles_again_and_shows_its_cost_first(
+    logged_in, workspace, delivered
+):
+    html = logged_in.get(reverse("order_detail", args=[workspace.slug, delivered.pk])).content
+    assert b"More like this \xc2\xb7 uses 3" in html
+    left = selectors.quota_status(workspace=workspace).remaining
+    assert f"It uses 3 of the {left} headshots you have left this month.".encode() in html
+
+    response = logged_in.post(
+        reverse("order_more", args=[workspace.slug, delivered.pk]),
+        HTTP_ACCEPT="application/json",
+    )
+
+    assert response.status_code == 201, response.content
+    placed = Order.objects.for_workspace(workspace).get(pk=response.json()["id"])
+    assert placed.photo_id == delivered.photo_id and placed.total == 3
+    assert [s.slug for s in placed.styles.all()] == [s.slug for s in delivered.styles.all()]
+    assert QuotaUsage.objects.for_workspace(workspace).get().used == 6
+
+
+def test_more_like_this_over_the_quota_is_a_402_that_places_nothing(api, workspace, delivered):
+    usage = QuotaUsage.objects.for_workspace(workspace).get()
+    # Two left; this order needs three.
+    usage.used = selectors.quota_status(workspace=workspace).quota - 2
+    usage.save()
+
+    response = api.post(
+        reverse("api_order_more", kwargs={"wid": workspace.pk, "order_id": delivered.pk})
+    )
+
+    assert response.status_code == 402
+    assert response.json()["error"]["code"] == "quota_exceeded"
+    assert Order.objects.for_workspace(workspace).count() == 1
+
+
+def test_redo_replaces_one_headshot_for_one_of_quota(api, logged_in, workspace, delivered):
+    worst = delivered.headshots.order_by("likeness").first()
+
+    response = api.post(
+        reverse("api_headshot_redo", kwargs={"wid": workspace.pk, "headshot_id": worst.pk})
+    )
+
+    assert response.status_code == 201, response.content
+    redo = Order.objects.for_workspace(workspace).get(pk=response.json()["id"])
+    assert redo.total == 1 and redo.redo_of == worst
+    assert [style.pk for style in redo.styles.all()] == [worst.style_id]
+    assert QuotaUsage.objects.for_workspace(workspace).get().used == 4
+    html = logged_in.get(reverse("order_detail", args=[workspace.slug, delivered.pk])).content
+    assert reverse("order_detail", args=[workspace.slug, redo.pk]).encode() in html
+    assert b"Redone: see the new one" in html
+
+
+def test_no_more_once_the_selfie_is_deleted(api, workspace, delivered):
+    services.photo_delete(photo=delivered.photo)
+
+    response = api.post(
+        reverse("api_order_more", kwargs={"wid": workspace.pk, "order_id": delivered.pk})
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "photo_expired"
+
+
+def test_crops_are_face_centred_in_their_shapes(api, workspace, delivered):
+    headshot = delivered.headshots.first()
+    url = reverse("api_headshot_image", kwargs={"wid": workspace.pk, "headshot_id": headshot.pk})
+
+    sizes = {}
+    for crop in ("profile", "website"):
+        response = api.get(url, {"crop": crop, "download": "1"})
+        assert response.status_code == 200
+        assert response["Content-Type"] == "image/jpeg"
+        assert f"-{crop}.jpg" in response["Content-Disposition"]
+        sizes[crop] = Image.open(io.BytesIO(b"".join(response.streaming_content))).size
+    assert sizes == {"profile": (819, 819), "website": (819, 1024)}
+
+    refused = api.get(url, {"crop": "banner"})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "invalid_crop"
+
+
+def test_the_zip_holds_both_crops_of_every_headshot(api, workspace, delivered):
+    download = api.get(
+        reverse("api_order_download", kwargs={"wid": workspace.pk, "order_id": delivered.pk})
+    )
+    names = zipfile.ZipFile(io.BytesIO(b"".join(download.streaming_content))).namelist()
+    assert len([name for name in names if name.startswith("profile/")]) == 3
+    assert len([name for name in names if name.startswith("website/")]) == 3
+
+
+def test_redo_needs_the_quota_too(api, workspace, delivered, monkeypatch):
+    set_entitlements(monkeypatch, replace(entitlements(workspace), monthly_quota=3))
+    headshot = delivered.headshots.first()
+
+    response = api.post(
+        reverse("api_headshot_redo", kwargs={"wid": workspace.pk, "headshot_id": headshot.pk})
+    )
+
+    assert response.status_code == 402
+    assert response.json()["error"]["code"] == "quota_exceeded"
