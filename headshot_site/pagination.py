@@ -9,9 +9,11 @@ from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
 
 MAX_LIMIT = 100
+DEFAULT_LIMIT = 50
 
 
 class BoundedLimitOffsetPagination(LimitOffsetPagination):
+    default_limit = DEFAULT_LIMIT
     max_limit = MAX_LIMIT
 
     def _parameter(self, request, name: str, field: serializers.IntegerField, default: int) -> int:

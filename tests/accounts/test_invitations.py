@@ -69,18 +69,18 @@ def test_admin_invites_through_the_api(workspace):
     assert Invitation.objects.get().role == Role.ADMIN
 
 
-@pytest.mark.parametrize(
-    ("email", "code"),
-    # An empty address never reaches the service: the request's field check refuses it.
-    [("not-an-email", "invalid_email"), ("", "invalid")],
-)
-def test_bad_invitation_email_is_a_clear_error(api, workspace, email, code):
+@pytest.mark.parametrize("email", ["not-an-email", "", "two@at@signs.example"])
+def test_bad_invitation_email_is_a_clear_error(api, workspace, email):
     response = api.post(
         f"/api/v1/workspaces/{workspace.pk}/invitations/", {"email": email}, format="json"
     )
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == code
-    assert response.json()["error"]["message"]
+    error = response.json()["error"]
+    # The request's email field refuses it before the service runs, naming the field.
+    assert error["code"] == "invalid"
+    assert list(error["fields"]) == ["email"]
+    assert error["message"]
+    assert not Invitation.objects.exists()
 
 
 def test_inviting_twice_or_inviting_a_member_is_refused(user, workspace):

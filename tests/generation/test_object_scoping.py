@@ -138,7 +138,7 @@ def test_ordering_with_an_expired_selfie_is_refused(api, workspace, photo, free_
         purge_at=timezone.now() - timedelta(minutes=1)
     )
     response = _order_with(api, workspace, photo, free_style)
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json()["error"]["code"] == "photo_expired"
     assert not Order.objects.for_workspace(workspace).exists()
     photo.refresh_from_db()
@@ -164,7 +164,7 @@ def test_ordering_with_a_selfie_kept_after_a_failed_storage_delete_is_refused(
     assert kept.purge_attempts == 1
 
     response = _order_with(api, workspace, kept, free_style)
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json()["error"]["code"] == "photo_expired"
     with pytest.raises(Exception, match="deleted after 24 hours"):
         services.order_create(

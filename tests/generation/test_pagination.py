@@ -23,8 +23,12 @@ def test_order_pages_hold_at_most_100_orders(api, user, workspace):
 
     default = api.get(url).json()
     assert (default["count"], len(default["results"])) == (120, 50)
-    clamped = api.get(url, {"limit": 100_000}).json()
-    assert len(clamped["results"]) == 100
-    assert "limit=100" in clamped["next"] and "offset=100" in clamped["next"]
-    rest = api.get(clamped["next"]).json()
+    # Over the maximum is refused, not quietly served as another size: the schema says 100.
+    too_many = api.get(url, {"limit": 100_000})
+    assert too_many.status_code == 400
+    assert list(too_many.json()["error"]["fields"]) == ["limit"]
+    full = api.get(url, {"limit": 100}).json()
+    assert len(full["results"]) == 100
+    assert "limit=100" in full["next"] and "offset=100" in full["next"]
+    rest = api.get(full["next"]).json()
     assert len(rest["results"]) == 20 and rest["next"] is None

@@ -10,8 +10,8 @@ from PIL import Image
 from generation import services
 from generation.models import Style
 from generation.samples import sample_url
+from tests.conftest import staff_signed_in
 from tests.factories import UserFactory
-from tests.ops.conftest import with_totp
 
 
 def _png(colour, size=(900, 700)) -> bytes:
@@ -74,8 +74,7 @@ def test_every_active_style_has_a_picture_on_the_landing_pricing_and_studio_page
 
 
 def test_staff_replace_a_sample_by_uploading_it_in_the_admin(client, style):
-    staff = with_totp(UserFactory(is_staff=True, is_superuser=True))
-    client.force_login(staff)
+    staff_signed_in(client, UserFactory(is_staff=True, is_superuser=True))
     services.style_set_sample(style=style, image=Image.new("RGB", (600, 600), (0, 0, 255)))
     rendered = style.sample.name
     change = reverse("admin:generation_style_change", args=[style.pk])
