@@ -207,7 +207,7 @@ def _status_sql() -> tuple[str, str]:
     )
     columns = ("id", "workspace_id", "order_id", "style_id", "index", "width", "height")
     headshots = (
-        f"SELECT {', '.join(q(c) for c in (*columns, 'likeness', 'created_at'))} "
+        f"SELECT {', '.join(q(c) for c in (*columns, 'likeness', 'chosen_at', 'created_at'))} "
         f"FROM {q(Headshot._meta.db_table)} WHERE {q('order_id')} = %s AND {q('workspace_id')} = %s"
     )
     return styles, headshots

@@ -281,6 +281,8 @@ REST_FRAMEWORK = {
         "auth": env("THROTTLE_AUTH", "30/min"),
         "upload": env("THROTTLE_UPLOAD", "30/hour"),
         "order": env("THROTTLE_ORDER", "60/hour"),
+        # Pages anyone may read without an account (the plans and their prices).
+        "public": env("THROTTLE_PUBLIC", "120/min"),
     },
 }
 # Content-Security-Policy (django-csp) on every response: scripts and styles come from

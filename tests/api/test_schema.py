@@ -84,6 +84,9 @@ def test_throttled_operations_document_429_and_others_do_not(schema):
         ("/api/v1/auth/token/", "POST"),
         ("/api/v1/workspaces/{wid}/photos/", "POST"),
         ("/api/v1/workspaces/{wid}/orders/", "POST"),
+        ("/api/v1/workspaces/{wid}/orders/{order_id}/more/", "POST"),
+        ("/api/v1/workspaces/{wid}/headshots/{headshot_id}/redo/", "POST"),
+        ("/api/v1/plans/", "GET"),
     }
 
 

@@ -84,6 +84,7 @@ def api_server(transactional_db, settings, stripe, tmp_path):
         "THROTTLE_AUTH": "100000/min",
         "THROTTLE_UPLOAD": "100000/min",
         "THROTTLE_ORDER": "100000/min",
+        "THROTTLE_PUBLIC": "100000/min",
         "LOG_LEVEL": "WARNING",
         "LOG_FORMAT": "plain",
         "PYTHONUNBUFFERED": "1",
