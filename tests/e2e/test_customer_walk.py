@@ -174,12 +174,12 @@ def test_a_customer_signs_up_orders_watches_downloads_and_upgrades(
     start_worker(args=["--steps", "40"])
     page.wait_for_function(
         "() => ['Running', 'Succeeded'].includes(document.getElementById('order-status').textContent.trim())",
-        timeout=120_000,
+        timeout=240_000,
     )
     camera.shot(page, "order in progress")
     page.wait_for_function(
         "() => document.getElementById('order-status').textContent.trim() === 'Succeeded'",
-        timeout=120_000,
+        timeout=240_000,
     )
     assert page.evaluate("window.__sameDocument") is True, "the order page reloaded"
     statuses = page.evaluate("window.__statuses")
@@ -310,7 +310,7 @@ def test_a_team_owner_invites_a_colleague_who_joins_and_orders(
     order_id = place_order(colleague, styles=["modern-office"], per_style=1)
     colleague.wait_for_function(
         "() => document.getElementById('order-status').textContent.trim() === 'Succeeded'",
-        timeout=120_000,
+        timeout=240_000,
     )
     assert colleague.locator("#gallery figure").count() == 1
     camera.shot(colleague, "colleague's headshots")

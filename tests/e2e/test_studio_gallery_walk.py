@@ -128,7 +128,7 @@ def test_studio_face_check_gallery_and_phone_layout(portal, open_browser, start_
     first = Order.objects.for_workspace(workspace).get()
     page.wait_for_function(
         "() => document.getElementById('order-status').textContent.trim() === 'Succeeded'",
-        timeout=120_000,
+        timeout=240_000,
     )
     figures = page.locator("#gallery figure")
     assert figures.count() == 2
@@ -162,7 +162,7 @@ def test_studio_face_check_gallery_and_phone_layout(portal, open_browser, start_
     assert redo.total == 1 and redo.redo_of.order_id == first.pk
     page.wait_for_function(
         "() => document.getElementById('order-status').textContent.trim() === 'Succeeded'",
-        timeout=120_000,
+        timeout=240_000,
     )
     # Back to the first order, as a person would: through the order history.
     page.locator("nav").get_by_role("link", name="Orders", exact=True).click()
@@ -177,7 +177,7 @@ def test_studio_face_check_gallery_and_phone_layout(portal, open_browser, start_
     assert QuotaUsage.objects.for_workspace(workspace).get().used == 5
     page.wait_for_function(
         "() => document.getElementById('order-status').textContent.trim() === 'Succeeded'",
-        timeout=120_000,
+        timeout=240_000,
     )
     look(page, camera, "more like this")
 
