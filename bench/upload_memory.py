@@ -108,7 +108,12 @@ def measure(data: bytes) -> dict:
             check=True,
         )
     figures = json.loads(result.stdout.strip().splitlines()[-1])
-    rgb = figures["width"] * figures["height"] * 3
+    # One RGB copy of the upload as sent, not of the (smaller) selfie that is kept.
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as header:
+        uploaded_width, uploaded_height = header.size
+    rgb = uploaded_width * uploaded_height * 3
     return {
         **figures,
         "rgb_bytes": rgb,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pillow_heif
 from django.core.exceptions import ValidationError
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageCms, UnidentifiedImageError
 
 from . import framing
 
@@ -25,6 +25,19 @@ MIN_SHORT_SIDE = 512
 ACCEPTED_FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "HEIF": "HEIC/HEIF"}
 ACCEPTED_CONTENT_TYPES = "image/jpeg,image/png,image/webp,image/heic,image/heif,.heic,.heif"
 STORED_JPEG_QUALITY = 95
+# The generator analyses faces at a long side of 1280 px and paints at 1024 px, so a
+# selfie is kept at most this large: more pixels would only be stored to be purged.
+STORED_LONG_SIDE = 2048
+# What exif_transpose would do for each EXIF orientation, applied after downscaling.
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 THUMBNAIL_SIDE = 512
 
 _SRGB = ImageCms.createProfile("sRGB")
@@ -91,11 +104,18 @@ def clean_selfie(data: bytes) -> CleanImage:
             f"{MIN_SHORT_SIDE} px for a sharp headshot. Send the original photo, not a thumbnail.",
             "too_small",
         )
-    # Memory: a 40 MP upload is 120 MB as one RGB copy, so every step below works on
-    # the one decoded image in place (bench/upload_memory.py measures it; a test holds it).
+    # Memory: a 40 MP upload is 120 MB as one RGB copy. A JPEG is decoded straight at
+    # (about) the stored size by DCT scaling; anything else is decoded once and
+    # shrunk before it is turned upright, so no second full-size copy is ever made
+    # (bench/upload_memory.py measures it; a test holds it).
     try:
+        orientation = image.getexif().get(ExifTags.Base.Orientation)
+        if image.format == "JPEG":
+            image.draft("RGB", _stored_size(image.size))
         image.load()
-        ImageOps.exif_transpose(image, in_place=True)
+        image = _shrunk(image)
+        if orientation in _UPRIGHT:
+            image = image.transpose(_UPRIGHT[orientation])
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
         raise _refuse(
             "This image is truncated or damaged, so it cannot be read in full. "
@@ -111,6 +131,25 @@ def clean_selfie(data: bytes) -> CleanImage:
     # coefficients (and Pillow a 4-bytes-a-pixel output buffer) for ~5% smaller files.
     rgb.save(out, format="JPEG", quality=STORED_JPEG_QUALITY, exif=b"")
     return CleanImage(jpeg=out.getvalue(), width=rgb.width, height=rgb.height)
+
+
+def _stored_size(size: tuple[int, int]) -> tuple[int, int]:
+    scale = min(1.0, STORED_LONG_SIDE / max(size))
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def _shrunk(image: Image.Image) -> Image.Image:
+    """The decoded image at most STORED_LONG_SIDE on its long side. A whole-number
+    reduce() first makes the copy small before the filtered resize makes another."""
+    factor = max(image.size) // STORED_LONG_SIDE
+    if factor >= 2 and image.mode in ("P", "1", "I;16"):
+        # Modes reduce() cannot shrink; palette and bilevel images are small to copy.
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if factor >= 2:
+        image = image.reduce(factor)
+    if max(image.size) > STORED_LONG_SIDE:
+        image = image.resize(_stored_size(image.size), Image.Resampling.LANCZOS)
+    return image
 
 
 def _to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
