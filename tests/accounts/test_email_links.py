@@ -3,6 +3,8 @@ import re
 import pytest
 from django.core import mail
 
+from accounts.models import Membership
+
 pytestmark = pytest.mark.django_db
 
 
@@ -23,7 +25,7 @@ def test_the_verification_email_names_the_product_and_its_link_works(
     message = mail.outbox[-1]
     assert message.subject.startswith("[Headshot Studio] ")
     assert message.body.startswith("Hello from Headshot Studio!")
-    assert "Thank you for using Headshot Studio!" in message.body
+    assert "The Headshot Studio team" in message.body
     assert "Hello from 127.0.0.1" not in message.body
 
     # The link points where the person signed up, and it confirms the address.
@@ -31,8 +33,13 @@ def test_the_verification_email_names_the_product_and_its_link_works(
     assert link.group(1) == "127.0.0.1:8621"
     assert client.get(link.group(2), HTTP_HOST="127.0.0.1:8621").status_code == 200
     assert client.post(link.group(2), HTTP_HOST="127.0.0.1:8621").status_code == 302
-    assert client.post(
+    login = client.post(
         "/accounts/login/",
         {"login": "dana@example.com", "password": "a-long-enough-passphrase"},
         HTTP_HOST="127.0.0.1:8621",
-    ).url.startswith("/dashboard")
+    )
+    assert login.status_code == 302 and login.url == "/home/"
+    # With one workspace (their personal one), home is its studio.
+    [membership] = Membership.objects.filter(user__email="dana@example.com")
+    landing = client.get("/home/", HTTP_HOST="127.0.0.1:8621")
+    assert landing.url == f"/w/{membership.workspace.slug}/"

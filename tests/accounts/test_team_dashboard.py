@@ -15,7 +15,7 @@ from accounts.models import Invitation, Membership, Role
 from generation import services as generation_services
 from generation.models import Headshot
 from tests.billing.conftest import subscription_for
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import MembershipFactory, UserFactory, checked_photo
 from tests.generation import imagefiles
 from tests.generation.worker import deliver
 
@@ -42,7 +42,7 @@ def order_for(workspace, user, style, *, delivered=True):
     order = generation_services.order_create(
         workspace=workspace,
         user=user,
-        photo=upload(workspace, user),
+        photo=checked_photo(upload(workspace, user)),
         style_slugs=[style.slug],
         per_style=2,
     )
@@ -104,9 +104,9 @@ def test_a_reminder_sends_the_invitation_again_with_seven_more_days(
     client.force_login(user)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
-            f"/w/{workspace.slug}/members/invitations/{invitation.pk}/remind/", follow=True
+            f"/w/{workspace.slug}/members/invitations/{invitation.pk}/resend/", follow=True
         )
-    assert "Reminder sent to slow@example.com." in response.content.decode()
+    assert "The invitation to slow@example.com is on its way again." in response.content.decode()
     [message] = mail.outbox
     assert message.to == ["slow@example.com"] and "/invitations/" in message.body
     invitation.refresh_from_db()
@@ -114,7 +114,7 @@ def test_a_reminder_sends_the_invitation_again_with_seven_more_days(
 
     member = MembershipFactory(workspace=workspace, role="member").user
     client.force_login(member)
-    url = f"/w/{workspace.slug}/members/invitations/{invitation.pk}/remind/"
+    url = f"/w/{workspace.slug}/members/invitations/{invitation.pk}/resend/"
     assert client.post(url).status_code == 403
 
 
@@ -286,7 +286,7 @@ def test_order_lists_name_who_placed_each_order_for_owners_and_admins_only(
     for path in (f"/w/{workspace.slug}/orders/", f"/w/{workspace.slug}/"):
         page = client.get(path).content.decode()
         assert "<th>Placed by</th>" in page
-        assert '<td class="placed-by">ada@example.com</td>' in page
-        assert '<td class="placed-by">You</td>' in page
+        assert '<td data-label="Placed by" class="placed-by">ada@example.com</td>' in page
+        assert '<td data-label="Placed by" class="placed-by">You</td>' in page
     client.force_login(ada)
     assert "Placed by" not in client.get(f"/w/{workspace.slug}/orders/").content.decode()

@@ -19,7 +19,7 @@ from tests.billing.conftest import (  # noqa: F401 (fixtures)
     stripe_server,
     subscription_for,
 )
-from tests.factories import MembershipFactory
+from tests.factories import MembershipFactory, checked_photo
 from tests.generation import imagefiles
 from tests.generation.worker import deliver
 
@@ -71,21 +71,24 @@ def test_invitations_create_bulk_replaces_expired_invitations_and_checks_the_inv
         )
 
 
-def test_invitation_remind_refuses_a_used_invitation(user, workspace):
+def test_invitation_resend_refuses_a_used_invitation(user, workspace):
     invitation = services.invitation_create(
         workspace=workspace, invited_by=user, email="a@example.com"
     )
     services.invitation_revoke(invitation=invitation, revoked_by=user)
-    with pytest.raises(ValidationError, match="already accepted or withdrawn"):
-        services.invitation_remind(invitation=invitation, reminded_by=user)
+    with pytest.raises(ValidationError, match="already accepted or withdrawn") as refused:
+        services.invitation_resend(invitation=invitation, sent_by=user)
+    assert refused.value.code == "invitation_closed"
 
 
 def test_headshot_choose_is_for_the_person_who_ordered_it(user, workspace):
     from tests.e2e.support import seed_styles
 
     seed_styles()
-    photo = generation_services.photo_upload(
-        workspace=workspace, user=user, upload=imagefiles.upload(imagefiles.jpeg())
+    photo = checked_photo(
+        generation_services.photo_upload(
+            workspace=workspace, user=user, upload=imagefiles.upload(imagefiles.jpeg())
+        )
     )
     order = generation_services.order_create(
         workspace=workspace, user=user, photo=photo, style_slugs=["corporate-grey"], per_style=1

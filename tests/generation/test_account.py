@@ -20,7 +20,7 @@ from tests.billing.conftest import (  # noqa: F401 (fixtures)
     subscription_for,
 )
 from tests.conftest import api_client_for
-from tests.factories import DEFAULT_PASSWORD, MembershipFactory
+from tests.factories import DEFAULT_PASSWORD, MembershipFactory, checked_photo
 
 from . import imagefiles
 from .worker import deliver
@@ -29,8 +29,10 @@ pytestmark = pytest.mark.django_db
 
 
 def order_with_headshots(workspace, user, style) -> Order:
-    photo = services.photo_upload(
-        workspace=workspace, user=user, upload=imagefiles.upload(imagefiles.jpeg())
+    photo = checked_photo(
+        services.photo_upload(
+            workspace=workspace, user=user, upload=imagefiles.upload(imagefiles.jpeg())
+        )
     )
     order = services.order_create(
         workspace=workspace, user=user, photo=photo, style_slugs=[style.slug], per_style=2

@@ -8,7 +8,7 @@ from generation import services
 from generation.models import FreeAllowanceUsage, Order, QuotaUsage
 from headshot_site.api_errors import PaymentRequired
 from tests.billing.conftest import subscription_for
-from tests.factories import MembershipFactory
+from tests.factories import MembershipFactory, checked_photo
 
 from . import imagefiles
 from .worker import deliver
@@ -19,8 +19,10 @@ def _free_team(user, name="Team") -> Workspace:
 
 
 def _selfie(workspace, user):
-    return services.photo_upload(
-        workspace=workspace, user=user, upload=imagefiles.upload(imagefiles.jpeg(640, 640))
+    return checked_photo(
+        services.photo_upload(
+            workspace=workspace, user=user, upload=imagefiles.upload(imagefiles.jpeg(640, 640))
+        )
     )
 
 

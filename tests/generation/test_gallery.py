@@ -12,7 +12,7 @@ from PIL import Image
 from billing.plans import entitlements
 from generation import selectors, services
 from generation.likeness import likeness_label
-from generation.models import Order, QuotaUsage
+from generation.models import FreeAllowanceUsage, Order, QuotaUsage
 
 from . import imagefiles
 from .conftest import set_entitlements
@@ -97,10 +97,12 @@ def test_more_like_this_orders_the_same_styles_again_and_shows_its_cost_first(
     assert QuotaUsage.objects.for_workspace(workspace).get().used == 6
 
 
-def test_more_like_this_over_the_quota_is_a_402_that_places_nothing(api, workspace, delivered):
-    usage = QuotaUsage.objects.for_workspace(workspace).get()
-    # Two left; this order needs three.
-    usage.used = selectors.quota_status(workspace=workspace).quota - 2
+def test_more_like_this_over_the_quota_is_a_402_that_places_nothing(
+    api, user, workspace, delivered
+):
+    # On the free plan the allowance is the person's. Two left; this order needs three.
+    usage = FreeAllowanceUsage.objects.get(user=user)
+    usage.used = selectors.quota_status(workspace=workspace, user=user).quota - 2
     usage.save()
 
     response = api.post(
@@ -110,6 +112,7 @@ def test_more_like_this_over_the_quota_is_a_402_that_places_nothing(api, workspa
     assert response.status_code == 402
     assert response.json()["error"]["code"] == "quota_exceeded"
     assert Order.objects.for_workspace(workspace).count() == 1
+    assert selectors.quota_status(workspace=workspace, user=user).remaining == 2
 
 
 def test_redo_replaces_one_headshot_for_one_of_quota(api, logged_in, workspace, delivered):
@@ -136,7 +139,7 @@ def test_no_more_once_the_selfie_is_deleted(api, workspace, delivered):
         reverse("api_order_more", kwargs={"wid": workspace.pk, "order_id": delivered.pk})
     )
 
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json()["error"]["code"] == "photo_expired"
 
 

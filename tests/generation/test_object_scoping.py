@@ -18,15 +18,17 @@ from generation import services
 from generation.models import Headshot, Order, SourcePhoto
 from tests.billing.conftest import subscription_for
 from tests.conftest import api_client_for
-from tests.factories import MembershipFactory
+from tests.factories import MembershipFactory, checked_photo
 
 from . import imagefiles
 from .worker import deliver
 
 
 def _delivered_order(workspace, user, style) -> Order:
-    photo = services.photo_upload(
-        workspace=workspace, user=user, upload=imagefiles.upload(imagefiles.jpeg())
+    photo = checked_photo(
+        services.photo_upload(
+            workspace=workspace, user=user, upload=imagefiles.upload(imagefiles.jpeg())
+        )
     )
     order = services.order_create(
         workspace=workspace, user=user, photo=photo, style_slugs=[style.slug], per_style=1
@@ -35,8 +37,10 @@ def _delivered_order(workspace, user, style) -> Order:
 
 
 def _queued_order(workspace, user, style) -> Order:
-    photo = services.photo_upload(
-        workspace=workspace, user=user, upload=imagefiles.upload(imagefiles.jpeg())
+    photo = checked_photo(
+        services.photo_upload(
+            workspace=workspace, user=user, upload=imagefiles.upload(imagefiles.jpeg())
+        )
     )
     return services.order_create(
         workspace=workspace, user=user, photo=photo, style_slugs=[style.slug], per_style=1
