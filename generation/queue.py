@@ -25,9 +25,17 @@ harmless: a photo already checked is left as it is.
 """
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
 
+import redis
 from django.conf import settings
-from django_q.brokers import get_broker
+from django.db import InterfaceError, OperationalError
+from django_q.brokers import Broker, get_broker
+from django_q.brokers.orm import ORM as OrmBroker
+from django_q.brokers.redis_broker import Redis as RedisBroker
+from django_q.signing import BadSignature, SignedPackage
 from django_q.tasks import async_task
 
 logger = logging.getLogger(__name__)
@@ -65,6 +73,82 @@ def enqueue_photo_check(*, photo_id: int) -> str:
         task_name=f"photo-check-{photo_id}",
         sync=False,
     )
+
+
+# The broker did not answer: Redis is down, or the database behind the ORM broker is.
+QUEUE_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, OperationalError, InterfaceError)
+
+
+class GpuJobKind(StrEnum):
+    ORDER = "order"
+    PHOTO_CHECK = "photo_check"
+
+
+@dataclass(frozen=True)
+class GpuJob:
+    kind: GpuJobKind
+    object_id: int
+
+
+@dataclass(frozen=True)
+class GpuMessage:
+    """A message taken off a GPU list, to acknowledge once its work is done."""
+
+    broker: Broker
+    ack_id: object
+    payload: str
+
+    def job(self) -> GpuJob | None:
+        """What the message asks for; None for one that is not ours (bad signature or
+        shape), which the worker drops."""
+        try:
+            task = SignedPackage.loads(self.payload)
+            object_id = int(task["args"][0])
+        except (BadSignature, KeyError, IndexError, TypeError, ValueError):
+            return None
+        if task.get("func") == settings.GPU_PHOTO_CHECK_FUNC:
+            return GpuJob(GpuJobKind.PHOTO_CHECK, object_id)
+        return GpuJob(GpuJobKind.ORDER, object_id)
+
+
+class GpuQueueReader:
+    """The GPU worker's side of the lists: take the next message, paid list first.
+
+    Raises one of QUEUE_UNAVAILABLE when the broker does not answer.
+    """
+
+    def __init__(self) -> None:
+        self.brokers = [get_broker(name) for name in gpu_queue_names()]
+
+    def take(self, *, wait: Callable[[float], object], poll_seconds: float) -> GpuMessage | None:
+        """The next message, or None after waiting a little (`wait(seconds)`, which a
+        stopping worker cuts short) when both lists are empty."""
+        # Redis can wait on both lists at once and still honour their order; the other
+        # brokers are asked one after the other, paid list first.
+        if all(isinstance(broker, RedisBroker) for broker in self.brokers):
+            found = self.brokers[0].connection.blpop(
+                [broker.list_key for broker in self.brokers], timeout=1
+            )
+            if not found:
+                return None
+            key = found[0].decode() if isinstance(found[0], bytes) else found[0]
+            broker = next(broker for broker in self.brokers if broker.list_key == key)
+            return GpuMessage(broker, None, found[1])
+        for broker in self.brokers:
+            # django-q2's ORM broker sleeps whenever it finds a list empty; asking
+            # first whether the list has anything keeps a free order from waiting out
+            # a sleep on the empty paid list.
+            if isinstance(broker, OrmBroker) and not broker.queue_size():
+                continue
+            tasks = broker.dequeue()
+            if tasks:
+                ack_id, payload = tasks[0]
+                return GpuMessage(broker, ack_id, payload)
+        wait(poll_seconds)
+        return None
+
+    def acknowledge(self, message: GpuMessage) -> None:
+        message.broker.acknowledge(message.ack_id)
 
 
 def is_photo_check(task: dict) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import time
+from collections.abc import Callable
 
 from django.db import DatabaseError, close_old_connections
 from django.db import connection as db_connection
@@ -23,12 +24,20 @@ from gpu_worker.pipeline.faces import face_to_bytes
 logger = logging.getLogger("gpu_worker")
 
 
-def check_photo(*, engine: HeadshotEngine, photo_id: int) -> str | None:
+def check_photo(
+    *,
+    engine: HeadshotEngine,
+    photo_id: int,
+    after_error: Callable[[], None] | None = None,
+) -> str | None:
     """Check one photo; returns the status recorded, None when nothing was recorded.
 
     A check that cannot finish (the database away, a model error) is logged and leaves
     the photo pending, which the studio shows as waiting to be checked: it is never
     turned down for our fault, and the worker stays up for the orders behind it.
+    ``after_error`` is called, inside the ``except`` block, after an error that is not
+    about the photo nor the database: the worker's device check, which raises
+    DeviceBroken (and hands the check back) when the device no longer works.
     """
     try:
         return _check(engine, photo_id)
@@ -36,6 +45,8 @@ def check_photo(*, engine: HeadshotEngine, photo_id: int) -> str | None:
         logger.warning("photo check %s: database unavailable", photo_id, exc_info=True)
         db_connection.close()
     except Exception:
+        if after_error is not None:
+            after_error()
         logger.exception("photo check %s could not finish", photo_id)
     return None
 

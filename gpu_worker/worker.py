@@ -22,7 +22,8 @@ and does everything else through generation's services:
 Job types: ``handle_message`` turns a queue message into an order id and
 ``process_order`` does that order's work; a second kind of job gets its own
 ``process_*`` method, dispatched from ``handle_message``, and shares the loop, the
-broker lists and the device check (``_check_device_after``).
+broker lists and the device check (``_check_device_after``), as
+``process_photo_check`` does.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from pathlib import Path
 from typing import IO
 
 import redis
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 from django.db import connection as db_connection
@@ -57,7 +59,7 @@ from django_q.signing import BadSignature, SignedPackage
 from PIL import Image
 
 from generation import services
-from generation.queue import gpu_queue_names, is_photo_check
+from generation.queue import enqueue_photo_check, gpu_queue_names
 from generation.selectors import HeadshotSlot, order_pending_slots
 from gpu_worker.photo_check import check_photo
 from gpu_worker.pipeline.engine import Face, HeadshotEngine, PipelineError
@@ -175,6 +177,15 @@ def claim_worker_id(*, device: str, lock_dir: Path, worker_id: str | None = None
     raise WorkerIdInUse(f"{MAX_SLOTS_PER_DEVICE} worker processes already run on {device}")
 
 
+def _requeue_photo_check(photo_id: int) -> None:
+    # With the broker away too, the photo stays waiting to be checked, as after an
+    # upload whose check could not be queued: the studio says so.
+    try:
+        enqueue_photo_check(photo_id=photo_id)
+    except Exception:
+        logger.exception("photo check %s could not be queued again", photo_id)
+
+
 class GpuWorker:
     def __init__(
         self,
@@ -285,8 +296,9 @@ class GpuWorker:
         except (BadSignature, KeyError, IndexError, TypeError, ValueError):
             logger.error("dropping a GPU queue message that is not an order id")
             return
-        if is_photo_check(task):
-            check_photo(engine=self.engine, photo_id=object_id)
+        # A face check is queued under its own task function (generation.queue).
+        if task.get("func") == settings.GPU_PHOTO_CHECK_FUNC:
+            self.process_photo_check(object_id)
             return
         order_id = object_id
         for attempt in range(1, DATABASE_RETRIES + 1):
@@ -343,7 +355,13 @@ class GpuWorker:
         except (OperationalError, InterfaceError):
             raise
         except Exception:
-            self._check_device_after(order, log)
+            self._check_device_after(
+                log,
+                what="order",
+                hand_back=lambda: services.order_release(
+                    order=order, worker_id=self.worker_id, counts_as_attempt=True
+                ),
+            )
             log.exception("generation failed")
             services.order_mark_failed(
                 order=order,
@@ -355,19 +373,47 @@ class GpuWorker:
             self.current_order_id = None
             self._report_status(force=True)
 
-    def _check_device_after(self, order, log: logging.LoggerAdapter) -> None:
-        """Raise DeviceBroken, with the order handed back unfailed, if the error came from
-        a device that no longer works: failing the order would fail every later one too."""
+    def _check_device_after(
+        self,
+        log: logging.Logger | logging.LoggerAdapter,
+        *,
+        what: str,
+        hand_back: Callable[[], object],
+    ) -> None:
+        """Called in an ``except`` block after an error that is not about the user's photo:
+        raise DeviceBroken, with the job (``what``) handed back unfailed by ``hand_back``,
+        if the error came from a device that no longer works: failing the job would fail
+        every later one too."""
         if self.engine.device_works():
             return
         log.critical(
-            "the device %s no longer works; handing the order back and stopping the worker "
+            "the device %s no longer works; handing the %s back and stopping the worker "
             "for a restart",
             self.device,
+            what,
             exc_info=True,
         )
-        services.order_release(order=order, worker_id=self.worker_id, counts_as_attempt=True)
-        raise DeviceBroken(f"{self.device} no longer works (see the error logged before)")
+        hand_back()
+        raise DeviceBroken(
+            f"{self.device} no longer works (see the error logged before); "
+            f"the {what} in hand went back to the queue"
+        )
+
+    # One photo check ------------------------------------------------------------------
+
+    def process_photo_check(self, photo_id: int) -> None:
+        """The face check of one uploaded photo (gpu_worker.photo_check). A check that
+        cannot finish leaves the photo pending; if the device broke, the check goes back
+        to the queue and the worker stops (DeviceBroken), as for an order."""
+        check_photo(
+            engine=self.engine,
+            photo_id=photo_id,
+            after_error=lambda: self._check_device_after(
+                logger,
+                what="photo check",
+                hand_back=lambda: _requeue_photo_check(photo_id),
+            ),
+        )
 
     def _generate_order(
         self, order, log: logging.LoggerAdapter, claim_lost: threading.Event

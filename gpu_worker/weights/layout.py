@@ -81,7 +81,27 @@ class ModelsMissing(RuntimeError):
 
 
 class ModelsCorrupt(ModelsMissing):
-    """A model file is on disk but is not the pinned one (truncated, corrupt, replaced)."""
+    """A model file is on disk but is not the pinned one (truncated, corrupt, replaced).
+
+    ``dest`` is the file's path inside the set, ``problem`` what is wrong with it and
+    ``refetch_command`` the command that fetches it again (all in the message too).
+    """
+
+    def __init__(
+        self, message: str, *, dest: str | None = None, problem: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.dest = dest
+        self.problem = problem
+
+    @property
+    def refetch_command(self) -> str | None:
+        return None if self.dest is None else refetch_command(self.dest)
+
+
+def refetch_command(dest: str) -> str:
+    """The command that fetches one file of the real set again and checks its hash."""
+    return f"python manage.py fetch_models --only {dest} --verify"
 
 
 def file_sha256(path: Path) -> str:
@@ -178,6 +198,8 @@ def require_real_set(model_dir: Path, *, verify_hashes: bool = False) -> ModelSe
         if problem:
             raise ModelsCorrupt(
                 f"The model file {path} {problem}: it is truncated or corrupt. Fetch it "
-                f"again with `python manage.py fetch_models --only {spec.dest} --verify`."
+                f"again with `{refetch_command(spec.dest)}`.",
+                dest=spec.dest,
+                problem=problem,
             )
     return models

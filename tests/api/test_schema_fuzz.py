@@ -88,8 +88,17 @@ def api_server(transactional_db, settings, stripe, tmp_path):
         "LOG_LEVEL": "WARNING",
         "LOG_FORMAT": "plain",
         "PYTHONUNBUFFERED": "1",
+        # A production process serves the static files collectstatic wrote, or refuses
+        # to start; the API's docs page needs them.
+        "STATIC_ROOT": str(tmp_path / "static"),
     }
     env.pop("REDIS_URL", None)
+    subprocess.run(
+        [str(VENV_BIN / "python"), "manage.py", "collectstatic", "--noinput", "-v", "0"],
+        cwd=REPO,
+        env=env,
+        check=True,
+    )
     log_path = tmp_path / "gunicorn.log"
     with open(log_path, "wb") as log:
         server = subprocess.Popen(

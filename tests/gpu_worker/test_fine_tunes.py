@@ -4,6 +4,7 @@ and one original-format .safetensors file in test_single_file.py."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -96,23 +97,22 @@ def test_the_worker_command_takes_the_fine_tune_compile_and_hash_check(
     from_settings = tmp_path / "from-settings"
     from_settings.mkdir()
 
-    with pytest.raises(CommandError, match="stop here"):
-        call_command(
-            "gpu_worker",
-            "--device",
-            "cpu",
-            "--base-checkpoint",
-            str(fine_tune),
-            "--compile",
-            "--verify-weights",
-        )
+    def stops_with_missing_weights(*args) -> None:
+        # Missing weights: a box on stderr and exit status 2 (see test_weights).
+        stderr = io.StringIO()
+        with pytest.raises(SystemExit) as stopped:
+            call_command("gpu_worker", "--device", "cpu", *args, stderr=stderr)
+        assert stopped.value.code == 2
+        box_text = " ".join(line.strip("|+- ") for line in stderr.getvalue().splitlines())
+        assert "stop here" in box_text
+
+    stops_with_missing_weights("--base-checkpoint", str(fine_tune), "--compile", "--verify-weights")
     settings.HEADSHOT_BASE_CHECKPOINT = from_settings
     settings.HEADSHOT_COMPILE = True
-    with pytest.raises(CommandError, match="stop here"):
-        call_command("gpu_worker", "--device", "cpu")
+    stops_with_missing_weights()
     settings.HEADSHOT_COMPILE = False
-    with pytest.raises(CommandError, match="stop here"):
-        call_command("gpu_worker", "--device", "cpu")
+    stops_with_missing_weights()
+    # A mistyped path stays a one-line CommandError, before any model is loaded.
     with pytest.raises(CommandError, match="no such file or folder"):
         call_command("gpu_worker", "--device", "cpu", "--base-checkpoint", str(tmp_path / "nope"))
 

@@ -11,7 +11,7 @@ from django_q.brokers import get_broker
 from PIL import Image
 
 from generation import services
-from generation.models import Order, SourcePhoto, Style
+from generation.models import Order, SourcePhoto, Style, WorkerStatus
 from generation.queue import gpu_queue_names
 
 pytestmark = [pytest.mark.gpu_stack, pytest.mark.django_db(transaction=True)]
@@ -92,10 +92,17 @@ def test_a_check_for_a_photo_deleted_meanwhile_does_nothing(worker, workspace, u
 def test_a_check_that_cannot_finish_leaves_the_photo_waiting_and_the_worker_up(
     worker, engine, workspace, user, astronaut, monkeypatch
 ):
+    checked: list[bool] = []
+
     def model_error(image):
         raise RuntimeError("ONNX Runtime lost its session")
 
+    def device_works():
+        checked.append(True)
+        return True
+
     monkeypatch.setattr(engine, "analyze_face", model_error)
+    monkeypatch.setattr(engine, "device_works", device_works)
     photo = _upload(workspace, user, astronaut)
 
     assert worker.run(max_orders=1) == 1
@@ -103,3 +110,72 @@ def test_a_check_that_cannot_finish_leaves_the_photo_waiting_and_the_worker_up(
     photo.refresh_from_db()
     # Never turned down for our own fault: the studio keeps saying it is waiting.
     assert photo.check_status == "pending" and photo.face_data is None
+    # The device was checked after the error, as after an order's, and still works.
+    assert checked == [True]
+
+
+def test_a_broken_device_during_a_check_hands_it_back_and_stops_the_worker(
+    worker, engine, workspace, user, astronaut, monkeypatch
+):
+    """A sticky CUDA error in the face analysis: the photo is not turned down, its check
+    goes back to the queue and the worker stops (exit status 3 from the command) for a
+    restart on a fresh CUDA context, which then checks the photo."""
+    from gpu_worker.worker import DeviceBroken, GpuWorker, WorkerOptions
+
+    analysed: list[int] = []
+
+    def illegal_memory_access(image):
+        analysed.append(1)
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    photo = _upload(workspace, user, astronaut)
+    with monkeypatch.context() as broken:
+        broken.setattr(engine, "analyze_face", illegal_memory_access)
+        broken.setattr(engine, "device_works", lambda: False)
+        with pytest.raises(DeviceBroken, match="photo check in hand went back to the queue"):
+            worker.run(max_orders=1)
+
+    assert analysed == [1]
+    photo.refresh_from_db()
+    assert photo.check_status == "pending" and photo.face_data is None
+    assert photo.checked_at is None
+    assert get_broker(gpu_queue_names()[0]).queue_size() == 1
+    assert WorkerStatus.objects.get(worker_id=worker.worker_id).stopped_at is not None
+
+    restarted = GpuWorker(
+        engine=engine,
+        device="cpu",
+        model_set="tiny",
+        worker_id=worker.worker_id,
+        options=WorkerOptions(steps=2, likeness_threshold=0, heartbeat_seconds=0.2),
+    )
+    assert restarted.run(max_orders=1) == 1
+    photo.refresh_from_db()
+    assert photo.check_status == "ok"
+    assert services.photo_read_face_data(photo=photo) is not None
+
+
+def test_the_worker_command_exits_with_status_3_when_the_device_breaks_in_a_check(
+    engine, workspace, user, astronaut, monkeypatch, settings, tmp_path
+):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from gpu_worker.pipeline.engine import HeadshotEngine
+
+    def illegal_memory_access(image):
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    monkeypatch.setattr(HeadshotEngine, "load", staticmethod(lambda **kwargs: engine))
+    monkeypatch.setattr(engine, "analyze_face", illegal_memory_access)
+    monkeypatch.setattr(engine, "device_works", lambda: False)
+    # The command installs SIGTERM/SIGINT handlers; pytest's own come back afterwards.
+    monkeypatch.setattr("signal.signal", lambda *args: None)
+    # A worker that was not stopped leaves with os._exit(0), which would end pytest.
+    monkeypatch.setattr("os._exit", lambda status: pytest.fail(f"os._exit({status})"))
+    settings.HEADSHOT_WORKER_LOCK_DIR = tmp_path / "locks"
+    _upload(workspace, user, astronaut)
+
+    with pytest.raises(CommandError, match="photo check") as stopped:
+        call_command("gpu_worker", "--device", "cpu", "--models", "tiny", "--max-orders", "1")
+    assert stopped.value.returncode == 3

@@ -111,17 +111,43 @@ def test_a_corrupt_model_file_of_the_right_size_is_caught_by_the_full_check(tmp_
 
 
 def test_the_worker_command_stops_with_the_corrupt_files_name(tmp_path, monkeypatch, settings):
-    from django.core.management.base import CommandError
-
+    """make run's terminal shows a box naming the file and the command that fetches it
+    again, and the worker exits with status 2 (not a traceback, not a CommandError)."""
     specs = _fake_real_set(tmp_path, monkeypatch)
-    path = tmp_path / "real" / specs[0].dest
-    path.write_bytes(b"")
+    # A long destination with hyphens and slashes: the box must not cut it.
+    corrupt = max(specs, key=lambda spec: len(spec.dest))
+    (tmp_path / "real" / corrupt.dest).write_bytes(b"")
     settings.HEADSHOT_WORKER_LOCK_DIR = tmp_path / "locks"
+    stderr = io.StringIO()
 
-    with pytest.raises(CommandError, match="fetch_models --only"):
+    with pytest.raises(SystemExit) as stopped:
         call_command(
-            "gpu_worker", "--device", "cpu", "--models", "real", "--model-dir", str(tmp_path)
+            "gpu_worker",
+            "--device",
+            "cpu",
+            "--models",
+            "real",
+            "--model-dir",
+            str(tmp_path),
+            stderr=stderr,
         )
+
+    assert stopped.value.code == 2
+    box = stderr.getvalue()
+    assert box.startswith("+---") and box.rstrip().endswith("---+"), box
+    assert "The GPU worker did not start." in box
+    assert corrupt.dest in box
+    assert "truncated or corrupt" in box
+    commands = [line.strip(" |") for line in box.splitlines()]
+    assert f".venv/bin/python manage.py fetch_models --only {corrupt.dest} --verify" in commands
+    # Not the whole 12 GB download: only that file.
+    assert ".venv/bin/python manage.py fetch_models" not in commands
+    # The worker id is free again for the next start.
+    from gpu_worker.worker import claim_worker_id, default_worker_id
+
+    again = claim_worker_id(device="cpu", lock_dir=settings.HEADSHOT_WORKER_LOCK_DIR)
+    assert again.worker_id == default_worker_id("cpu")
+    again.release()
 
 
 def test_missing_real_weights_name_the_fetch_command(tmp_path):

@@ -319,6 +319,7 @@ def test_the_demo_set_never_retries_for_likeness_but_records_the_score(
     monkeypatch.setattr(engine, "generate", generate)
     monkeypatch.setattr(engine, "likeness", lambda **kwargs: 0.1)
     order = _place(
+        worker,
         workspace,
         user,
         astronaut,
@@ -338,7 +339,7 @@ def test_a_broken_device_hands_the_order_back_unfailed_and_stops_the_worker(
 ):
     from gpu_worker.worker import DeviceBroken
 
-    order = _place(workspace, user, astronaut, captured=django_capture_on_commit_callbacks)
+    order = _place(worker, workspace, user, astronaut, captured=django_capture_on_commit_callbacks)
     generated: list[int] = []
 
     def illegal_memory_access(**kwargs):
@@ -366,7 +367,7 @@ def test_a_broken_device_hands_the_order_back_unfailed_and_stops_the_worker(
 def test_an_error_on_a_working_device_fails_only_that_order(
     worker, engine, workspace, user, astronaut, django_capture_on_commit_callbacks, monkeypatch
 ):
-    order = _place(workspace, user, astronaut, captured=django_capture_on_commit_callbacks)
+    order = _place(worker, workspace, user, astronaut, captured=django_capture_on_commit_callbacks)
     checked: list[bool] = []
 
     def device_works():

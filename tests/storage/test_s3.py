@@ -22,6 +22,7 @@ from generation import crypto, services
 from generation.models import Headshot, Order, SourcePhoto, Style
 from generation.storage import storage_delete_many
 from tests.conftest import api_client_for
+from tests.factories import checked_photo
 from tests.generation import imagefiles
 from tests.generation.worker import deliver
 
@@ -51,7 +52,7 @@ def _upload(api, workspace) -> SourcePhoto:
 @pytest.fixture
 def delivered(s3, api, workspace, user):
     style = Style.objects.create(slug="s3-test-grey", name="S3 test grey", prompt="p")
-    photo = _upload(api, workspace)
+    photo = checked_photo(_upload(api, workspace))
     order = services.order_create(
         workspace=workspace, user=user, photo=photo, style_slugs=[style.slug], per_style=2
     )

@@ -1,8 +1,10 @@
+import functools
 import logging
 import os
 import sys
 import textwrap
 from pathlib import Path
+from typing import NoReturn
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -17,19 +19,23 @@ def problem_box(problem: str, ways_on: list[str]) -> str:
     """A plain-text box for a person watching `make run`'s terminal, where the worker's
     JSON log lines would bury a one-line error."""
     inner = BOX_WIDTH - 4
-    lines = textwrap.wrap(f"The GPU worker did not start. {problem}", inner)
+    # Paths, flags and file names are never cut (a long one overruns the border): a
+    # person copies them from here.
+    wrap = functools.partial(
+        textwrap.wrap, width=inner, break_long_words=False, break_on_hyphens=False
+    )
+    lines = wrap(f"The GPU worker did not start. {problem}")
     lines += [
         "",
-        *textwrap.wrap(
+        *wrap(
             "The portal and the scheduler keep running; orders wait in the "
-            "queue and start when a worker runs. Two ways on:",
-            inner,
+            "queue and start when a worker runs. Two ways on:"
         ),
     ]
     for number, way in enumerate(ways_on, start=1):
         first, *rest = way.split("\n")
         lines.append("")
-        lines += textwrap.wrap(first, inner, initial_indent=f"{number}. ", subsequent_indent="   ")
+        lines += wrap(first, initial_indent=f"{number}. ", subsequent_indent="   ")
         lines += [f"     {command}" for command in rest]
     border = "+" + "-" * (BOX_WIDTH - 2) + "+"
     return "\n".join([border, *(f"| {line:<{inner}} |" for line in lines), border])
@@ -42,6 +48,16 @@ MISSING_WEIGHTS_WAYS = [
     "Or run the offline demo set (built here in seconds; its images are noise, "
     "stamped TINY DEMO MODEL):\nmake run HEADSHOT_MODELS=tiny",
 ]
+
+
+def corrupt_file_ways(refetch_command: str) -> list[str]:
+    return [
+        "Fetch that one file again (its hash is checked), then start again:\n"
+        f".venv/bin/{refetch_command}",
+        MISSING_WEIGHTS_WAYS[1],
+    ]
+
+
 MISSING_DEVICE_WAYS = [
     "Run on the CPU (slow with the real weights; fine with the demo set):\n"
     "make run HEADSHOT_DEVICE=cpu",
@@ -121,7 +137,7 @@ class Command(BaseCommand):
         # The worker's stack is imported here, never at module level: the web process
         # lists management commands without loading torch.
         from gpu_worker.pipeline.engine import HeadshotEngine
-        from gpu_worker.weights.layout import ModelsMissing
+        from gpu_worker.weights.layout import ModelsCorrupt, ModelsMissing
         from gpu_worker.worker import (
             DeviceBroken,
             GpuWorker,
@@ -157,7 +173,17 @@ class Command(BaseCommand):
                 use_torch_compile=use_torch_compile,
                 verify_weights=verify_weights,
             )
+        except ModelsCorrupt as error:
+            claim.release()
+            if error.refetch_command is None:
+                self.fail(f"A {model_set} model file is damaged: {error}", MISSING_WEIGHTS_WAYS)
+            self.fail(
+                f"The {model_set} model file {error.dest} in {Path(model_dir) / model_set} "
+                f"{error.problem}: it is truncated or corrupt.",
+                corrupt_file_ways(error.refetch_command),
+            )
         except ModelsMissing as error:
+            claim.release()
             self.fail(
                 f"The {model_set} model weights in {Path(model_dir) / model_set} are missing "
                 f"or damaged: {error}",
@@ -178,9 +204,7 @@ class Command(BaseCommand):
         try:
             handled = worker.run(max_orders=max_orders)
         except DeviceBroken as error:
-            raise CommandError(
-                f"{error}; the order in hand went back to the queue", returncode=EXIT_DEVICE_BROKEN
-            ) from error
+            raise CommandError(str(error), returncode=EXIT_DEVICE_BROKEN) from error
         finally:
             claim.release()
         self.stdout.write(f"worker stopped after {handled} queue messages")
@@ -193,6 +217,8 @@ class Command(BaseCommand):
         db_connections.close_all()
         os._exit(0)
 
-    def fail(self, problem: str, ways_on: list[str]):
+    def fail(self, problem: str, ways_on: list[str]) -> NoReturn:
+        """Show why the worker cannot start in a box on stderr and exit with status 2
+        (not a CommandError: its one line would be lost among the JSON log lines)."""
         self.stderr.write(problem_box(problem, ways_on))
         sys.exit(2)
