@@ -104,7 +104,7 @@ def test_the_worker_command_takes_the_fine_tune_compile_and_hash_check(
             call_command("gpu_worker", "--device", "cpu", *args, stderr=stderr)
         assert stopped.value.code == 2
         box_text = " ".join(line.strip("|+- ") for line in stderr.getvalue().splitlines())
-        assert "stop here" in box_text
+        assert "model weights are missing from" in box_text
 
     stops_with_missing_weights("--base-checkpoint", str(fine_tune), "--compile", "--verify-weights")
     settings.HEADSHOT_BASE_CHECKPOINT = from_settings

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections as db_connections
 
+logger = logging.getLogger(__name__)
+
 BOX_WIDTH = 76
 # The real set's download (manifest sizes, rounded); see gpu_worker.weights.manifest.
 REAL_SET_DOWNLOAD = "about 12 GB"
@@ -19,8 +21,7 @@ def problem_box(problem: str, ways_on: list[str]) -> str:
     """A plain-text box for a person watching `make run`'s terminal, where the worker's
     JSON log lines would bury a one-line error."""
     inner = BOX_WIDTH - 4
-    # Paths, flags and file names are never cut (a long one overruns the border): a
-    # person copies them from here.
+    # Paths, flags and file names are never cut: a person copies them from here.
     wrap = functools.partial(
         textwrap.wrap, width=inner, break_long_words=False, break_on_hyphens=False
     )
@@ -37,7 +38,9 @@ def problem_box(problem: str, ways_on: list[str]) -> str:
         lines.append("")
         lines += wrap(first, initial_indent=f"{number}. ", subsequent_indent="   ")
         lines += [f"     {command}" for command in rest]
-    border = "+" + "-" * (BOX_WIDTH - 2) + "+"
+    # A path or command longer than the box widens it rather than breaking the border.
+    inner = max(inner, *(len(line) for line in lines))
+    border = "+" + "-" * (inner + 2) + "+"
     return "\n".join([border, *(f"| {line:<{inner}} |" for line in lines), border])
 
 
@@ -184,9 +187,9 @@ class Command(BaseCommand):
             )
         except ModelsMissing as error:
             claim.release()
+            logger.warning("model weights missing: %s", error)
             self.fail(
-                f"The {model_set} model weights in {Path(model_dir) / model_set} are missing "
-                f"or damaged: {error}",
+                f"The {model_set} model weights are missing from {Path(model_dir) / model_set}.",
                 MISSING_WEIGHTS_WAYS,
             )
         worker = GpuWorker(
