@@ -149,8 +149,3 @@ class GpuQueueReader:
 
     def acknowledge(self, message: GpuMessage) -> None:
         message.broker.acknowledge(message.ack_id)
-
-
-def is_photo_check(task: dict) -> bool:
-    """Whether a decoded GPU message is a face check (else it is an order)."""
-    return task.get("func") == settings.GPU_PHOTO_CHECK_FUNC

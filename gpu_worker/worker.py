@@ -46,20 +46,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-import redis
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 from django.db import connection as db_connection
 from django.utils import timezone
-from django_q.brokers import Broker, get_broker
-from django_q.brokers.orm import ORM as OrmBroker
-from django_q.brokers.redis_broker import Redis as RedisBroker
-from django_q.signing import BadSignature, SignedPackage
 from PIL import Image
 
 from generation import services
-from generation.queue import enqueue_photo_check, gpu_queue_names
+from generation.queue import (
+    QUEUE_UNAVAILABLE,
+    GpuJobKind,
+    GpuMessage,
+    GpuQueueReader,
+    enqueue_photo_check,
+)
 from generation.selectors import HeadshotSlot, order_pending_slots
 from gpu_worker.photo_check import check_photo
 from gpu_worker.pipeline.engine import Face, HeadshotEngine, PipelineError
@@ -85,9 +85,8 @@ logger.addFilter(_OrderIdFilter())
 # A database blip (a restart, a failover) is retried on the same order this many
 # times before the message is left for redelivery.
 DATABASE_RETRIES = 5
-# What a broker that is briefly away raises: Redis restarting, or the database behind
-# the ORM broker. The worker waits and asks again; its models stay warm.
-QUEUE_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, OperationalError, InterfaceError)
+# A broker that is briefly away (generation.queue.QUEUE_UNAVAILABLE): the worker waits
+# this long and asks again; its models stay warm.
 QUEUE_RETRY_SECONDS = 1.0
 
 
@@ -195,14 +194,13 @@ class GpuWorker:
         model_set: str,
         worker_id: str | None = None,
         options: WorkerOptions | None = None,
-        brokers: list[Broker] | None = None,
     ) -> None:
         self.engine = engine
         self.device = device
         self.model_set = model_set
         self.worker_id = worker_id or default_worker_id(device)
         self.options = options or WorkerOptions()
-        self.brokers = brokers or [get_broker(name) for name in gpu_queue_names()]
+        self.queue = GpuQueueReader()
         self.started_at: datetime = timezone.now()
         self.stopping = threading.Event()
         self.current_order_id: int | None = None
@@ -234,16 +232,17 @@ class GpuWorker:
             while not self.stopping.is_set() and (max_orders is None or handled < max_orders):
                 self._report_status(force=False)
                 try:
-                    message = self._next_message()
+                    message = self.queue.take(
+                        wait=self.stopping.wait, poll_seconds=self.options.poll_seconds
+                    )
                 except QUEUE_UNAVAILABLE:
                     self._queue_unavailable()
                     continue
                 if message is None:
                     continue
-                broker, ack_id, payload = message
-                self.handle_message(payload)
+                self.handle_message(message)
                 try:
-                    broker.acknowledge(ack_id)
+                    self.queue.acknowledge(message)
                 except QUEUE_UNAVAILABLE:
                     # Unacknowledged, the message comes back after the broker's retry
                     # time, and a finished order's redelivery does nothing.
@@ -264,43 +263,15 @@ class GpuWorker:
         db_connection.close()
         self.stopping.wait(QUEUE_RETRY_SECONDS)
 
-    def _next_message(self) -> tuple[Broker, object, str] | None:
-        # Redis can wait on both lists at once and still honour their order; the other
-        # brokers are asked one after the other, paid list first.
-        if all(isinstance(broker, RedisBroker) for broker in self.brokers):
-            found = self.brokers[0].connection.blpop(
-                [broker.list_key for broker in self.brokers], timeout=1
-            )
-            if not found:
-                return None
-            key = found[0].decode() if isinstance(found[0], bytes) else found[0]
-            broker = next(broker for broker in self.brokers if broker.list_key == key)
-            return broker, None, found[1]
-        for broker in self.brokers:
-            # django-q2's ORM broker sleeps whenever it finds a list empty; asking
-            # first whether the list has anything keeps a free order from waiting out
-            # a sleep on the empty paid list.
-            if isinstance(broker, OrmBroker) and not broker.queue_size():
-                continue
-            tasks = broker.dequeue()
-            if tasks:
-                ack_id, payload = tasks[0]
-                return broker, ack_id, payload
-        self.stopping.wait(self.options.poll_seconds)
-        return None
-
-    def handle_message(self, payload) -> None:
-        try:
-            task = SignedPackage.loads(payload)
-            object_id = int(task["args"][0])
-        except (BadSignature, KeyError, IndexError, TypeError, ValueError):
-            logger.error("dropping a GPU queue message that is not an order id")
+    def handle_message(self, message: GpuMessage) -> None:
+        job = message.job()
+        if job is None:
+            logger.error("dropping a GPU queue message that is neither an order nor a check")
             return
-        # A face check is queued under its own task function (generation.queue).
-        if task.get("func") == settings.GPU_PHOTO_CHECK_FUNC:
-            self.process_photo_check(object_id)
+        if job.kind == GpuJobKind.PHOTO_CHECK:
+            self.process_photo_check(job.object_id)
             return
-        order_id = object_id
+        order_id = job.object_id
         for attempt in range(1, DATABASE_RETRIES + 1):
             try:
                 self.process_order(order_id)
