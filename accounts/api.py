@@ -30,7 +30,7 @@ class CredentialsSerializer(serializers.Serializer):
 
 
 class TokenRequestSerializer(CredentialsSerializer):
-    name = serializers.CharField(
+    name = TextField(
         max_length=100,
         required=False,
         default="API",
@@ -61,7 +61,7 @@ class NewTokenSerializer(TokenSerializer):
 
 
 class TokenCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = TextField(max_length=100)
 
 
 class TooManyLoginAttempts(exceptions.APIException):
@@ -293,11 +293,19 @@ class WorkspaceListView(APIView):
     def get(self, request):
         return Response(_serialize_workspaces(request.user, workspaces_for_user(request.user)))
 
-    @extend_schema(request=WorkspaceCreateSerializer, responses={201: WorkspaceSerializer})
+    @extend_schema(
+        request=WorkspaceCreateSerializer,
+        responses={201: WorkspaceSerializer, 409: error_response("free_workspace_limit")},
+        description="Create a team workspace. 409 `free_workspace_limit` when the caller "
+        "already owns as many free team workspaces as one person may.",
+    )
     def post(self, request):
         data = WorkspaceCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        workspace = services.workspace_create(owner=request.user, name=data.validated_data["name"])
+        with answering(conflict=("free_workspace_limit",)):
+            workspace = services.workspace_create(
+                owner=request.user, name=data.validated_data["name"]
+            )
         return Response(
             WorkspaceSerializer(workspace, context={"roles": {workspace.pk: Role.OWNER}}).data,
             status=status.HTTP_201_CREATED,

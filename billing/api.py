@@ -173,6 +173,7 @@ class ResumeView(APIView):
                 "ResumedPlan",
                 {"plan": serializers.CharField(), "renews_at": serializers.DateTimeField()},
             ),
+            409: error_response("nothing_to_resume"),
             503: UNAVAILABLE,
         },
         summary="Undo a cancellation set for the end of the paid period (owners and admins)",
@@ -180,7 +181,8 @@ class ResumeView(APIView):
     def post(self, request, wid: int):
         workspace = access_membership_by_id(request.user, wid, min_role=Role.ADMIN).workspace
         try:
-            subscription = services.subscription_resume(workspace=workspace, user=request.user)
+            with answering(conflict=("nothing_to_resume",)):
+                subscription = services.subscription_resume(workspace=workspace, user=request.user)
         except BillingUnavailable as error:
             raise _unavailable(error) from error
         return Response({"plan": subscription.plan, "renews_at": subscription.current_period_end})

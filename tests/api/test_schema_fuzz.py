@@ -25,7 +25,7 @@ import requests
 from tests.billing.stripe_server import FakeStripe
 from tests.e2e.support import REPO, seed_styles, shared_database_url, wait_for
 from tests.factories import DEFAULT_PASSWORD, MembershipFactory
-from tests.generation.tenant_objects import generation_object_ids
+from tests.tenant_objects import victim_object_ids
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +62,7 @@ def api_server(transactional_db, settings, stripe, tmp_path):
     settings.PHOTO_ENCRYPTION_KEYS = [photo_key]
     seed_styles()
     membership = MembershipFactory()
-    objects = generation_object_ids(membership.workspace, membership.user)
+    objects = victim_object_ids(membership.workspace)
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -165,6 +165,7 @@ checks.positive_data_acceptance.expected-statuses = [
 "path.photo_id" = {photo_id}
 "path.order_id" = {order_id}
 "path.headshot_id" = {headshot_id}
+"path.invitation_id" = {invitation_id}
 """
 
 

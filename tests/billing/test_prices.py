@@ -176,7 +176,7 @@ def test_resume_api_and_its_refusals(user, workspace, priced):
     api = api_client_for(user)
     url = f"/api/v1/workspaces/{workspace.pk}/billing/resume/"
     response = api.post(url)
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json()["error"]["code"] == "nothing_to_resume"
 
     resumable(workspace, priced)

@@ -154,7 +154,7 @@ def test_one_person_owns_at_most_three_free_team_workspaces(api, user, workspace
 
     refused = api.post(reverse("api_workspaces"), {"name": "Fourth"}, format="json")
 
-    assert refused.status_code == 400
+    assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "free_workspace_limit"
     assert "Upgrade one of them" in refused.json()["error"]["message"]
     client.force_login(user)
