@@ -16,7 +16,7 @@ from billing.stripe_api import BillingUnavailable
 from generation.services import user_delete
 from headshot_site.api_errors import answering
 from headshot_site.openapi import error_response
-from headshot_site.serializer_fields import TextField, has_visible_text
+from headshot_site.serializer_fields import TextField, visible_name
 
 from . import services
 from .access import access_membership_by_id, workspaces_for_user
@@ -262,14 +262,26 @@ class MeView(APIView):
 
     @extend_schema(
         request=AccountDeleteSerializer,
-        responses={204: None},
+        responses={
+            204: None,
+            403: error_response("wrong_password"),
+            409: error_response("sole_owner"),
+        },
         summary="Delete my account and my data (needs the password)",
     )
     def delete(self, request):
         data = AccountDeleteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            user_delete(user=request.user, password=data.validated_data["password"])
+            with answering(conflict=("sole_owner",)):
+                user_delete(user=request.user, password=data.validated_data["password"])
+        except DjangoValidationError as error:
+            # A wrong password is a refused re-authentication, not a malformed request.
+            if error.code == "wrong_password":
+                raise exceptions.PermissionDenied(
+                    " ".join(error.messages), code=error.code
+                ) from error
+            raise
         except BillingUnavailable as error:
             raise ServiceUnavailable(detail=error.message, code=error.code) from error
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -285,7 +297,7 @@ class AccountExportView(APIView):
 
 
 class WorkspaceCreateSerializer(serializers.Serializer):
-    name = TextField(max_length=100, validators=[has_visible_text])
+    name = TextField(max_length=100, validators=[visible_name])
 
 
 class WorkspaceListView(APIView):

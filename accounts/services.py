@@ -1,7 +1,7 @@
 """The one write path for users, workspaces, memberships and invitations."""
 
+import re
 import secrets
-import unicodedata
 from datetime import timedelta
 
 from allauth.account.adapter import get_adapter as get_account_adapter
@@ -23,6 +23,7 @@ from django.utils.text import slugify
 
 from billing.models import PlanCode
 from billing.plans import entitlements
+from headshot_site.serializer_fields import HIDDEN_CHARACTERS
 
 from .emails import email_queue
 from .models import (
@@ -47,18 +48,6 @@ def _clean_email(email: str) -> str:
     return email
 
 
-# Joiners shape emoji sequences and some scripts; every other format character
-# (bidirectional overrides, zero-width spaces) only hides what a name says.
-_JOINERS = {"\u200c", "\u200d"}
-
-
-def _is_control(char: str) -> bool:
-    category = unicodedata.category(char)
-    if category == "Cf":
-        return char not in _JOINERS
-    return category in {"Cc", "Cs", "Co", "Cn", "Zl", "Zp"}
-
-
 def _unique_slug(name: str) -> str:
     base = slugify(name)[:40].strip("-") or "workspace"
     return f"{base}-{secrets.token_hex(3)}"
@@ -72,7 +61,7 @@ def workspace_create(*, owner: User, name: str, kind: str = Workspace.Kind.TEAM)
         raise ValidationError("Workspace names are at most 100 characters.", code="name_too_long")
     # The name goes into email subjects and page titles: a line break there is a header
     # injection, and other control or format characters only hide what the name says.
-    if any(_is_control(char) for char in name):
+    if re.search(f"[{HIDDEN_CHARACTERS}]", name):
         raise ValidationError(
             "Workspace names can hold letters, digits, spaces and punctuation, but no line "
             "breaks, tabs or other control characters.",

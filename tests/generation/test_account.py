@@ -91,7 +91,7 @@ def test_a_wrong_or_missing_password_deletes_nothing(user, personal, free_style)
     names = stored_names(personal)
     api = api_client_for(user)
     response = api.delete("/api/v1/me/", {"password": "not-it"}, format="json")
-    assert response.status_code == 400
+    assert response.status_code == 403
     assert response.json()["error"]["code"] == "wrong_password"
     response = api.delete("/api/v1/me/", {}, format="json")
     assert response.status_code == 400
@@ -106,7 +106,7 @@ def test_the_only_owner_of_a_team_with_members_is_told_what_to_do(user, workspac
     response = api_client_for(user).delete(
         "/api/v1/me/", {"password": DEFAULT_PASSWORD}, format="json"
     )
-    assert response.status_code == 400
+    assert response.status_code == 409
     error = response.json()["error"]
     assert error["code"] == "sole_owner"
     assert workspace.name in error["message"] and "Make another member an owner" in error["message"]
