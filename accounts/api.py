@@ -15,6 +15,7 @@ from billing.plans import entitlements
 from billing.stripe_api import BillingUnavailable
 from generation.services import user_delete
 from headshot_site.api_errors import answering
+from headshot_site.json_input import JSONBodyParser
 from headshot_site.openapi import error_response
 from headshot_site.serializer_fields import TextField, visible_name
 
@@ -301,6 +302,9 @@ class WorkspaceCreateSerializer(serializers.Serializer):
 
 
 class WorkspaceListView(APIView):
+    # A name is text: JSON only, so no form encoding can smuggle bytes into it.
+    parser_classes = [JSONBodyParser]
+
     @extend_schema(responses=WorkspaceSerializer(many=True))
     def get(self, request):
         return Response(_serialize_workspaces(request.user, workspaces_for_user(request.user)))

@@ -1,5 +1,7 @@
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -67,7 +69,22 @@ def workspace_billing(request, workspace_slug: str):
         .exists(),
         "member_count": workspace.memberships.count(),
     }
-    return render(request, "billing/workspace_billing.html", context)
+    # The checkout and portal forms post here and are redirected on to Stripe's pages;
+    # Chromium holds such redirects to the page's CSP form-action, so let them through.
+    response = render(request, "billing/workspace_billing.html", context)
+    response._csp_update = {"form-action": _stripe_page_origins()}
+    return response
+
+
+def _stripe_page_origins() -> list[str]:
+    """Where Stripe's checkout and customer portal pages live: Stripe's own hosts, or a
+    Stripe-compatible server's origin (`STRIPE_API_BASE`, tests and demos)."""
+    origins = ["https://checkout.stripe.com", "https://billing.stripe.com"]
+    if base := getattr(settings, "STRIPE_API_BASE", ""):
+        parts = urlsplit(base)
+        if parts.scheme and parts.netloc:
+            origins.append(f"{parts.scheme}://{parts.netloc}")
+    return origins
 
 
 def _absolute(request, name: str, workspace) -> str:

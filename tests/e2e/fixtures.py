@@ -98,3 +98,18 @@ def customer(transactional_db):
 
 def env_without(*names: str) -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if key not in names}
+
+
+@pytest.fixture
+def customer_to_check(transactional_db):
+    """Like `customer`, but the selfie is as uploaded: its face check is queued and waits
+    for a real GPU worker (tests.e2e.support.wait_photo_checked), which stores the real
+    face analysis the order then reuses. Tests that run the worker use this one."""
+    seed_styles()
+    membership = MembershipFactory(user=UserFactory())
+    photo = services.photo_upload(
+        workspace=membership.workspace,
+        user=membership.user,
+        upload=SimpleUploadedFile("selfie.jpg", selfie_bytes(), content_type="image/jpeg"),
+    )
+    return membership.workspace, membership.user, photo

@@ -213,3 +213,18 @@ class WorkerProcess:
             self._log.close()
             self._log = None
         return self.process.returncode
+
+
+def wait_photo_checked(photo, *, worker: WorkerProcess | None = None, timeout: float = 120):
+    """Until the GPU worker's face check has passed the uploaded selfie, as a customer
+    waits for "Face found" before ordering. Returns the photo, refreshed."""
+    from generation.models import SourcePhoto
+
+    def checked():
+        if worker is not None and not worker.alive():
+            raise AssertionError(f"the GPU worker exited:\n{worker.this_run_log()[-4000:]}")
+        current = SourcePhoto.all_workspaces_unscoped.get(pk=photo.pk)
+        assert current.check_status != "rejected", (current.check_error_code, current.check_message)
+        return current if current.check_status == "ok" else None
+
+    return wait_for(checked, timeout=timeout, what=f"the face check of photo {photo.pk}")

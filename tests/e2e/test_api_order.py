@@ -33,6 +33,16 @@ def test_an_api_order_reaches_succeeded_with_its_headshots_stored(portal, start_
         timeout=30,
     )
     assert photo.status_code == 201, photo.text
+    # The worker checks the selfie for a face first; a client polls until it may order.
+    photo_url = f"{base}/photos/{photo.json()['id']}/"
+    checked = wait_for(
+        lambda: (
+            (body := api.get(photo_url, timeout=30).json())["check"]["status"] != "pending" and body
+        ),
+        timeout=120,
+        what="the face check of the selfie",
+    )
+    assert checked["check"]["status"] == "ok", checked["check"]
     styles = [
         style["slug"]
         for style in api.get(f"{portal}/api/v1/styles/", timeout=30).json()

@@ -19,6 +19,7 @@ from accounts.models import Membership, User
 from billing.plans import entitlements
 from generation.models import Headshot, Order, QuotaUsage
 from tests.e2e.browser import Camera
+from tests.e2e.conftest import PREMIUM_PRICE, TEAM_PRICE
 from tests.e2e.fixtures import selfie_bytes
 from tests.e2e.support import link_in
 
@@ -122,6 +123,9 @@ def test_a_customer_signs_up_orders_watches_downloads_and_upgrades(
     portal, open_browser, stripe_test_server, start_worker, mailoutbox, selfie, tmp_path
 ):
     camera = Camera("customer")
+    # Prices are read from Stripe's Price API: the test server must know the walk's.
+    stripe_test_server.add_price(PREMIUM_PRICE, unit_amount=1900, currency="usd")
+    stripe_test_server.add_price(TEAM_PRICE, unit_amount=1200, currency="usd")
     page = open_browser("customer").new_page()
     email = "alice@example.com"
 
@@ -206,7 +210,7 @@ def test_a_customer_signs_up_orders_watches_downloads_and_upgrades(
     # One image, then the zip, downloaded as a person does.
     headshots = list(Headshot.objects.for_workspace(workspace).filter(order=order))
     with page.expect_download() as download:
-        page.click("#gallery figure >> nth=0 >> text=Download")
+        page.locator("#gallery figure").first.get_by_role("link", name="Full 1024 px").click()
     single = tmp_path / download.value.suggested_filename
     download.value.save_as(single)
     assert re.fullmatch(rf"headshot-{order.pk}-[a-z-]+-\d\.jpg", single.name), single.name
@@ -244,7 +248,7 @@ def test_a_customer_signs_up_orders_watches_downloads_and_upgrades(
     camera.shot(page, "billing")
     page.get_by_role("button", name="Upgrade to Premium").click()
     page.wait_for_url(f"{stripe_test_server.url}/checkout/**")
-    assert page.get_by_text("Quantity 1 of price_premium_e2e").is_visible()
+    assert page.get_by_text(f"Quantity 1 of {PREMIUM_PRICE}").is_visible()
     camera.shot(page, "stripe checkout", phone=False)
     page.get_by_role("button", name="Pay").click()
     # Paid: back in the studio, welcomed.

@@ -28,7 +28,7 @@ from tests.billing.conftest import customer_for, subscription_for
 from tests.e2e.browser import Camera
 from tests.e2e.conftest import PREMIUM_PRICE, TEAM_PRICE
 from tests.e2e.support import link_in
-from tests.factories import DEFAULT_PASSWORD, MembershipFactory, UserFactory
+from tests.factories import DEFAULT_PASSWORD, MembershipFactory, UserFactory, checked_photo
 from tests.generation import imagefiles
 from tests.generation.worker import deliver
 
@@ -49,6 +49,8 @@ def delivered_order(workspace, user, *, styles: int = 1, per_style: int = 2):
     photo = generation_services.photo_upload(
         workspace=workspace, user=user, upload=imagefiles.upload(imagefiles.jpeg())
     )
+    # Selfies are ordered with only once the face check has passed.
+    checked_photo(photo)
     slugs = list(Style.objects.filter(tier="free").values_list("slug", flat=True)[:styles])
     order = generation_services.order_create(
         workspace=workspace, user=user, photo=photo, style_slugs=slugs, per_style=per_style

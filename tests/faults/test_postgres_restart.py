@@ -20,7 +20,7 @@ from django.db import connection, connections
 
 from generation import services
 from generation.models import Order
-from tests.e2e.support import wait_for
+from tests.e2e.support import wait_for, wait_photo_checked
 from tests.faults.outcomes import assert_every_order_settled
 
 pytestmark = [
@@ -81,9 +81,10 @@ def fresh(order: Order) -> Order:
     return Order.all_workspaces_unscoped.get(pk=order.pk)
 
 
-def test_postgres_restart_while_the_worker_writes_results(customer, start_worker, cluster):
-    workspace, user, photo = customer
+def test_postgres_restart_while_the_worker_writes_results(customer_to_check, start_worker, cluster):
+    workspace, user, photo = customer_to_check
     worker = start_worker(args=SLOW_ORDER)
+    photo = wait_photo_checked(photo, worker=worker)
     order = services.order_create(
         workspace=workspace, user=user, photo=photo, style_slugs=STYLES, per_style=2
     )

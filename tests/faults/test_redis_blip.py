@@ -20,7 +20,7 @@ from django_q.conf import Conf
 
 from generation import services
 from generation.models import Order
-from tests.e2e.support import wait_for
+from tests.e2e.support import wait_for, wait_photo_checked
 from tests.faults.outcomes import assert_every_order_settled
 
 pytestmark = pytest.mark.slow
@@ -107,9 +107,11 @@ def finished(order: Order, worker):
     return check
 
 
-def test_redis_down_for_a_moment(customer, redis_broker, start_worker):
-    workspace, user, photo = customer
+def test_redis_down_for_a_moment(redis_broker, customer_to_check, start_worker):
+    # The broker first: the selfie's face check is queued on the test's Redis.
+    workspace, user, photo = customer_to_check
     worker = start_worker(env={"REDIS_URL": redis_broker.url}, args=SLOW_ORDER)
+    photo = wait_photo_checked(photo, worker=worker)
     first = services.order_create(
         workspace=workspace, user=user, photo=photo, style_slugs=STYLES, per_style=1
     )

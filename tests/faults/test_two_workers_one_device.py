@@ -13,7 +13,7 @@ import pytest
 from generation import services
 from generation.models import Order, WorkerStatus
 from tests.e2e.fixtures import AUTO_WORKER_ID
-from tests.e2e.support import wait_for
+from tests.e2e.support import wait_for, wait_photo_checked
 from tests.faults.outcomes import assert_every_order_settled
 
 pytestmark = pytest.mark.slow
@@ -25,11 +25,12 @@ SLOW_ORDER = ["--steps", "6"]
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 
 
-def test_two_workers_on_one_device_never_touch_each_others_orders(customer, start_worker):
-    workspace, user, photo = customer
+def test_two_workers_on_one_device_never_touch_each_others_orders(customer_to_check, start_worker):
+    workspace, user, photo = customer_to_check
     first = start_worker(
         worker_id=AUTO_WORKER_ID, args=SLOW_ORDER, env=ONE_THREAD, log_name="first.log"
     )
+    photo = wait_photo_checked(photo, worker=first)
     orders = [
         services.order_create(
             workspace=workspace, user=user, photo=photo, style_slugs=STYLES, per_style=1

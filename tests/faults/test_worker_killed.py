@@ -13,7 +13,7 @@ import pytest
 
 from generation import services
 from generation.models import Order
-from tests.e2e.support import wait_for
+from tests.e2e.support import wait_for, wait_photo_checked
 from tests.faults.outcomes import assert_every_order_settled
 
 pytestmark = pytest.mark.slow
@@ -28,9 +28,12 @@ def fresh(order: Order) -> Order:
     return Order.all_workspaces_unscoped.get(pk=order.pk)
 
 
-def test_a_worker_killed_mid_order_is_replaced_and_the_order_finishes_once(customer, start_worker):
-    workspace, user, photo = customer
+def test_a_worker_killed_mid_order_is_replaced_and_the_order_finishes_once(
+    customer_to_check, start_worker
+):
+    workspace, user, photo = customer_to_check
     worker = start_worker(args=SLOW_ORDER)
+    photo = wait_photo_checked(photo, worker=worker)
     order = services.order_create(
         workspace=workspace, user=user, photo=photo, style_slugs=STYLES, per_style=2
     )
