@@ -279,7 +279,7 @@ def test_the_team_dashboard(portal, open_browser, mailoutbox, tmp_path):
 
     # A reminder for the pending invitation.
     rows.filter(has_text="ken.thompson@").get_by_role("button", name="Send a reminder").click()
-    page.get_by_text("Reminder sent to ken.thompson@example.com.").wait_for()
+    page.get_by_text("The invitation to ken.thompson@example.com is on its way again.").wait_for()
     assert any(m.to == ["ken.thompson@example.com"] for m in mailoutbox)
 
     # Bulk invite: one bad row refuses the list, each row says why.
