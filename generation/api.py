@@ -308,17 +308,22 @@ class OrderCancelView(WorkspaceAPIView):
         return Response(self.order_data(order))
 
 
+# "More like this" and "Redo this one" place an order from an order's own selfie and
+# styles: they can be refused for the same reasons.
+REORDER_RESPONSES = {
+    201: OrderSerializer,
+    400: error_response("style_not_allowed", "photo_not_checked", "photo_rejected"),
+    402: error_response("quota_exceeded", "upgrade_required"),
+    409: error_response("photo_expired"),
+}
+
+
 class OrderMoreView(WorkspaceAPIView):
     throttle_scope = "order"
 
     @extend_schema(
         request=None,
-        responses={
-            201: OrderSerializer,
-            400: error_response("style_not_allowed", "photo_not_checked", "photo_rejected"),
-            402: error_response("quota_exceeded", "upgrade_required"),
-            409: error_response("photo_expired"),
-        },
+        responses=REORDER_RESPONSES,
         description="“More like this”: a new order with the same styles and count from the "
         "same selfie, with new seeds. Uses as many headshots of the monthly quota as the "
         "order has (`total`); 402 `quota_exceeded` when they are not left; 409 "
@@ -337,12 +342,7 @@ class HeadshotRedoView(WorkspaceAPIView):
 
     @extend_schema(
         request=None,
-        responses={
-            201: OrderSerializer,
-            400: error_response("style_not_allowed", "photo_not_checked", "photo_rejected"),
-            402: error_response("quota_exceeded", "upgrade_required"),
-            409: error_response("photo_expired"),
-        },
+        responses=REORDER_RESPONSES,
         description="“Redo this one”: a one-headshot order of the same style from the same "
         "selfie, to replace this headshot. Uses one headshot of the monthly quota.",
     )
