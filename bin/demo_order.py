@@ -72,17 +72,25 @@ def main() -> int:
         files={"image": ("selfie.jpg", selfie_jpeg(), "image/jpeg")},
     )
     photo.raise_for_status()
+    photo = photo.json()
+    deadline = time.monotonic() + args.timeout
+    # A selfie is ordered with once the worker's face check has found a face.
+    while photo["check"]["status"] == "pending" and time.monotonic() < deadline:
+        time.sleep(1)
+        photo = http.get(f"{api}/workspaces/{workspace}/photos/{photo['id']}/").json()
+    print(f"selfie {photo['id']}: face check {photo['check']['status']}", flush=True)
+    if photo["check"]["status"] != "ok":
+        return 1
     styles = http.get(f"{api}/workspaces/{workspace}/styles/").json()
     style = next(item["slug"] for item in styles if item["allowed"])
     order = http.post(
         f"{api}/workspaces/{workspace}/orders/",
-        json={"photo": photo.json()["id"], "styles": [style], "per_style": 1},
+        json={"photo": photo["id"], "styles": [style], "per_style": 1},
     )
     order.raise_for_status()
     order = order.json()
     print(f"order {order['id']} placed for {email}: 1 headshot in {style}", flush=True)
 
-    deadline = time.monotonic() + args.timeout
     said = None
     while order["status"] in ("queued", "running") and time.monotonic() < deadline:
         time.sleep(2)
