@@ -128,8 +128,12 @@ def test_two_free_workspaces_racing_for_the_persons_last_unit_only_one_passes(mo
         defaults={"name": "Corporate grey", "description": "d", "prompt": "p"},
     )
     photos = {
-        membership.workspace.pk: services.photo_upload(
-            workspace=membership.workspace, user=user, upload=imagefiles.upload(imagefiles.jpeg())
+        membership.workspace.pk: checked_photo(
+            services.photo_upload(
+                workspace=membership.workspace,
+                user=user,
+                upload=imagefiles.upload(imagefiles.jpeg()),
+            )
         )
         for membership in (first, second)
     }
