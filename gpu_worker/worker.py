@@ -219,6 +219,7 @@ class GpuWorker:
     def run(self, *, max_orders: int | None = None) -> int:
         """Take orders until stopped (or until ``max_orders`` messages were handled)."""
         handled = 0
+        services.order_finished_email_prepare()
         released = services.orders_release_for_worker(worker_id=self.worker_id)
         if released:
             logger.info("handed back %d orders held by this worker before a restart", released)
