@@ -15,11 +15,9 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import Count, DurationField, ExpressionWrapper, F, QuerySet, Sum
 from django.utils import timezone
-from django_q.brokers import get_broker
-from django_q.conf import Conf
 
 from .models import Headshot, Order, PurgeRun, SourcePhoto, WorkerStatus
-from .queue import gpu_queue_names
+from .queue import queue_size, watched_queue_names
 
 logger = logging.getLogger(__name__)
 
@@ -27,18 +25,12 @@ THROUGHPUT_WINDOW = timedelta(hours=1)
 LATENCY_WINDOW = timedelta(hours=24)
 
 
-def queue_names() -> list[str]:
-    """The broker lists worth watching: the GPU lists, then the cluster's own list
-    (the schedules: purge, stale-order recovery, emails)."""
-    return [*gpu_queue_names(), Conf.CLUSTER_NAME]
-
-
 def queue_depths() -> dict[str, int | None]:
     """Messages waiting on each broker list; None where the broker did not answer."""
     depths: dict[str, int | None] = {}
-    for name in queue_names():
+    for name in watched_queue_names():
         try:
-            depths[name] = int(get_broker(name).queue_size())
+            depths[name] = queue_size(name)
         # Redis down, a network error, ...: report the queue as unknown rather than
         # failing the whole page; /healthz says which part is down.
         except Exception as error:

@@ -35,6 +35,7 @@ from django.db import InterfaceError, OperationalError
 from django_q.brokers import Broker, get_broker
 from django_q.brokers.orm import ORM as OrmBroker
 from django_q.brokers.redis_broker import Redis as RedisBroker
+from django_q.conf import Conf
 from django_q.signing import BadSignature, SignedPackage
 from django_q.tasks import async_task
 
@@ -44,6 +45,23 @@ logger = logging.getLogger(__name__)
 def gpu_queue_names() -> list[str]:
     """The broker list keys, in the order the GPU worker polls them."""
     return [settings.GPU_PRIORITY_QUEUE_NAME, settings.GPU_QUEUE_NAME]
+
+
+def watched_queue_names() -> list[str]:
+    """The broker lists worth watching: the GPU lists, then the cluster's own list
+    (the schedules: purge, stale-order recovery, emails)."""
+    return [*gpu_queue_names(), Conf.CLUSTER_NAME]
+
+
+def queue_size(name: str) -> int:
+    """Messages waiting on the named broker list. Raises when the broker does not
+    answer (QUEUE_UNAVAILABLE, or whatever else its client raises)."""
+    return int(get_broker(name).queue_size())
+
+
+def broker_answers() -> bool:
+    """Whether the cluster's broker answers a ping."""
+    return bool(get_broker().ping())
 
 
 def gpu_queue_for(queue_priority: int) -> str:

@@ -8,7 +8,8 @@ from django.core.files.storage import default_storage
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
-from django_q.brokers import get_broker
+
+from generation.queue import broker_answers
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +21,7 @@ def _database() -> None:
 
 
 def _broker() -> None:
-    if not get_broker().ping():
+    if not broker_answers():
         raise RuntimeError("broker did not answer")
 
 
