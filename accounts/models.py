@@ -61,6 +61,17 @@ class User(AbstractBaseUser, PermissionsMixin):
     def __str__(self) -> str:
         return self.email
 
+    def save(self, *args, **kwargs) -> None:
+        # Django marks a new password (`set_password`) in `_password` and leaves a hash
+        # upgrade at login unmarked. The portal, a reset and the admin also end the
+        # other sessions (services.user_credentials_reset); this catches every other
+        # way a password is set (`manage.py changepassword`, a shell), so that no API
+        # token outlives the password it was made under.
+        new_password = self._password is not None and self.pk is not None
+        super().save(*args, **kwargs)
+        if new_password:
+            PersonalAccessToken.objects.filter(user=self).delete()
+
     def get_session_auth_hash(self) -> str:
         return self._session_auth_hash(secret=None)
 

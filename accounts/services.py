@@ -169,6 +169,12 @@ def token_revoke(*, user: User, token_id: int) -> None:
         raise PersonalAccessToken.DoesNotExist
 
 
+def tokens_revoke_all(*, user: User) -> int:
+    """Revoke every token of the user's; how many there were."""
+    deleted, _ = PersonalAccessToken.objects.filter(user=user).delete()
+    return deleted
+
+
 def user_email_is_verified(*, user: User) -> bool:
     return EmailAddress.objects.filter(user=user, email__iexact=user.email, verified=True).exists()
 
@@ -178,7 +184,7 @@ def user_credentials_reset(*, user: User, request: HttpRequest | None = None) ->
     whatever was signed in before may belong to someone who only knew (or set) the
     password. Every token is revoked and every session ends but the request's own."""
     with transaction.atomic():
-        PersonalAccessToken.objects.filter(user=user).delete()
+        tokens_revoke_all(user=user)
         user.session_stamp = new_session_stamp()
         user.save(update_fields=["session_stamp"])
     if request is not None and getattr(request, "user", None) == user:

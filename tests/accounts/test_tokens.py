@@ -1,10 +1,12 @@
 """Personal access tokens, and the account pre-hijacking story they close."""
 
+import io
 import re
 
 import pytest
 from allauth.account.models import EmailAddress
 from django.core import mail
+from django.core.management import call_command
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -237,3 +239,37 @@ def test_a_password_set_by_staff_in_the_admin_revokes_the_persons_tokens(client)
     )
     assert response.status_code == 302, response.content
     assert _token_client(token).get("/api/v1/me/").status_code == 401
+
+
+def test_a_password_set_outside_the_portal_revokes_the_persons_tokens(monkeypatch):
+    """`manage.py changepassword` (or a shell) reaches only User.save."""
+    person = UserFactory()
+    _, token = PersonalAccessToken.objects.create(user=person, name="ci")
+    answers = iter([OWNER_PASSWORD, OWNER_PASSWORD])
+    monkeypatch.setattr(
+        "django.contrib.auth.management.commands.changepassword.getpass.getpass",
+        lambda prompt="": next(answers),
+    )
+
+    call_command("changepassword", person.email, stdout=io.StringIO())
+
+    assert _token_client(token).get("/api/v1/me/").status_code == 401
+
+
+def test_a_hash_upgrade_at_login_is_not_a_new_password_and_keeps_the_tokens(settings):
+    person = UserFactory()
+    person.set_password(OWNER_PASSWORD)
+    person.save()
+    _, token = PersonalAccessToken.objects.create(user=person, name="ci")
+    # A stronger hasher first: the stored hash is upgraded at the next login.
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+        *settings.PASSWORD_HASHERS,
+    ]
+    old_hash = person.password
+
+    assert person.check_password(OWNER_PASSWORD)
+
+    person.refresh_from_db()
+    assert person.password != old_hash
+    assert _token_client(token).get("/api/v1/me/").status_code == 200
