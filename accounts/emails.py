@@ -13,6 +13,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task, schedule
@@ -36,8 +37,32 @@ def _enqueue(message_id: int) -> None:
     try:
         async_task(SEND_TASK, message_id, task_name=f"email-{message_id}")
     except Exception:
-        # The broker is down: the row stays queued, and the failure is in the logs.
+        # The broker is down: the row stays queued, the failure is in the logs, and
+        # emails_resend_unqueued sends it again once the broker is back.
         logger.exception("Email %s could not be queued", message_id)
+        return
+    OutgoingEmail.objects.filter(pk=message_id).update(enqueued_at=timezone.now())
+
+
+# An email whose task never reached the queue is sent again after this long; one whose
+# task went out but never ran (a broker without persistence lost it) after the second.
+EMAIL_UNQUEUED_FOR = timedelta(minutes=1)
+EMAIL_RESEND_AFTER = timedelta(minutes=30)
+
+
+def emails_resend_unqueued() -> int:
+    """The schedule's task: queue again every email not yet tried whose task never went
+    out, or went out long ago and never ran. Sending is idempotent per row, so a
+    second task for one email sends it once. Returns how many."""
+    now = timezone.now()
+    waiting = OutgoingEmail.objects.filter(status=OutgoingEmail.Status.QUEUED, attempts=0).filter(
+        Q(enqueued_at=None, created_at__lt=now - EMAIL_UNQUEUED_FOR)
+        | Q(enqueued_at__lt=now - EMAIL_RESEND_AFTER)
+    )
+    message_ids = list(waiting.values_list("pk", flat=True))
+    for message_id in message_ids:
+        _enqueue(message_id)
+    return len(message_ids)
 
 
 def email_send(message_id: int) -> str:

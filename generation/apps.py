@@ -19,6 +19,20 @@ SCHEDULES = [
         "schedule_type": "I",
         "minutes": 5,
     },
+    {
+        "name": "generation: send again face checks whose queue message was lost",
+        "func": "generation.tasks.resend_unchecked_photos",
+        "args": None,
+        "schedule_type": "I",
+        "minutes": 1,
+    },
+    {
+        "name": "accounts: send again emails whose queue message was lost",
+        "func": "accounts.emails.emails_resend_unqueued",
+        "args": None,
+        "schedule_type": "I",
+        "minutes": 1,
+    },
 ]
 
 

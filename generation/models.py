@@ -129,6 +129,9 @@ class SourcePhoto(WorkspaceOwnedModel):
         max_length=16, choices=CheckStatus.choices, default=CheckStatus.PENDING
     )
     check_error_code = models.CharField(max_length=60, blank=True)
+    # When the check's queue message last went out; None while it never did (the
+    # broker was down at upload). photos_resend_unchecked sends it again.
+    check_sent_at = models.DateTimeField(null=True, blank=True)
     checked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     purge_at = models.DateTimeField(db_index=True)

@@ -40,6 +40,7 @@ from .photos import (
     photo_store_face_data,
     photo_upload,
     photos_purge,
+    photos_resend_unchecked,
 )
 from .purge import (
     PURGE_BATCH_SIZE,
@@ -86,6 +87,7 @@ __all__ = [
     "photo_read_image",
     "photo_store_face_data",
     "photo_upload",
+    "photos_resend_unchecked",
     "photos_purge",
     "photos_purge_expired",
     "purge_run",

@@ -11,7 +11,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import F, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Least
 from django.utils import timezone
 
@@ -73,13 +73,34 @@ def photo_upload(*, workspace: Workspace, user: User, upload: UploadedFile) -> S
 
 def photo_send_to_check(photo_id: int) -> None:
     # Runs after commit. A broker failure must not lose the upload: the photo stays
-    # "waiting to be checked", which the studio says, and the customer can upload again.
+    # "waiting to be checked", which the studio says, and photos_resend_unchecked
+    # sends it again once the broker is back.
     try:
         enqueue_photo_check(photo_id=photo_id)
     except Exception:
         logger.exception(
             "Photo %s: the face check could not be queued", photo_id, extra={"photo_id": photo_id}
         )
+        return
+    SourcePhoto.all_workspaces_unscoped.filter(pk=photo_id).update(check_sent_at=timezone.now())
+
+
+def photos_resend_unchecked(*, unsent_for: timedelta, resend_after: timedelta) -> int:
+    """Send again the face checks of photos still waiting: those whose message never went
+    out (for `unsent_for`), and those sent `resend_after` ago and never answered (a broker
+    without persistence loses its lists when it restarts). A second message is
+    harmless: the worker leaves a decided photo as it is. Returns how many."""
+    now = timezone.now()
+    waiting = SourcePhoto.all_workspaces_unscoped.filter(
+        check_status=CheckStatus.PENDING, purge_at__gt=now
+    ).filter(
+        Q(check_sent_at=None, created_at__lt=now - unsent_for)
+        | Q(check_sent_at__lt=now - resend_after)
+    )
+    photo_ids = list(waiting.values_list("pk", flat=True))
+    for photo_id in photo_ids:
+        photo_send_to_check(photo_id)
+    return len(photo_ids)
 
 
 def _photo_check_record(photo: SourcePhoto, **fields) -> bool:

@@ -1,11 +1,13 @@
 """Emails go out from the task queue, are retried, and an invitation shows a failed one."""
 
 import smtplib
+from datetime import timedelta
 
 import pytest
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
 from django.urls import reverse
+from django.utils import timezone
 from django_q.models import Schedule
 
 from accounts import emails, services
@@ -154,3 +156,46 @@ def test_verification_emails_go_through_the_queue(db, django_capture_on_commit_c
     sent = OutgoingEmail.objects.get(to="new@example.com")
     assert sent.status == "sent"
     assert [message.to for message in mail.outbox] == [["new@example.com"]]
+
+
+def test_an_email_the_broker_refused_is_queued_again_once_it_is_back(
+    workspace, monkeypatch, django_capture_on_commit_callbacks
+):
+    import redis
+
+    def broker_down(*args, **kwargs):
+        raise redis.ConnectionError("Redis is restarting")
+
+    with monkeypatch.context() as patched, django_capture_on_commit_callbacks(execute=True):
+        patched.setattr(emails, "async_task", broker_down)
+        message = emails.email_queue(to="joiner@example.com", subject="Hello", body="Welcome")
+    message.refresh_from_db()
+    assert (message.status, message.enqueued_at, len(mail.outbox)) == ("queued", None, 0)
+
+    # Just written: its after-commit enqueue may still be on its way.
+    assert emails.emails_resend_unqueued() == 0
+    OutgoingEmail.objects.filter(pk=message.pk).update(
+        created_at=timezone.now() - timedelta(minutes=2)
+    )
+    assert emails.emails_resend_unqueued() == 1
+
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == ("sent", 1)
+    assert [sent.to for sent in mail.outbox] == [["joiner@example.com"]]
+    assert emails.emails_resend_unqueued() == 0
+
+
+def test_an_email_queued_long_ago_and_never_tried_is_queued_again_once(db):
+    message = OutgoingEmail.objects.create(to="a@example.com", subject="s", body="b")
+    long_ago = timezone.now() - timedelta(hours=1)
+    OutgoingEmail.objects.filter(pk=message.pk).update(created_at=long_ago, enqueued_at=long_ago)
+    failed = OutgoingEmail.objects.create(
+        to="b@example.com", subject="s", body="b", attempts=3, status="failed"
+    )
+
+    assert emails.emails_resend_unqueued() == 1
+
+    message.refresh_from_db()
+    failed.refresh_from_db()
+    assert message.status == "sent" and failed.status == "failed"
+    assert [sent.to for sent in mail.outbox] == [["a@example.com"]]

@@ -1,9 +1,12 @@
 """The face check at upload, as the API and the studio show it: pending, then ok or
 rejected, and no order with a photo that has not passed."""
 
+from datetime import timedelta
+
 import pytest
 from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
@@ -150,3 +153,62 @@ def test_the_studio_polls_a_pending_photo_through_its_status_endpoint(
 
     services.photo_check_passed(photo=unchecked_photo, face_data=b"face")
     assert portal.get(url).json()["check"]["status"] == "ok"
+
+
+def test_a_check_the_broker_refused_at_upload_is_sent_again_once_it_is_back(
+    api, workspace, monkeypatch, django_capture_on_commit_callbacks
+):
+    import redis
+
+    from generation.models import SourcePhoto
+
+    def broker_down(**kwargs):
+        raise redis.ConnectionError("Redis is restarting")
+
+    with monkeypatch.context() as patched, django_capture_on_commit_callbacks(execute=True):
+        patched.setattr("generation.services.photos.enqueue_photo_check", broker_down)
+        response = _upload(api, workspace)
+    assert response.status_code == 201, response.content
+    photo = SourcePhoto.objects.for_workspace(workspace).get(pk=response.json()["id"])
+    assert photo.check_sent_at is None and not OrmQ.objects.exists()
+    resend = {"unsent_for": timedelta(minutes=1), "resend_after": timedelta(minutes=30)}
+
+    # Just uploaded: the after-commit send may still be on its way.
+    assert services.photos_resend_unchecked(**resend) == 0
+    SourcePhoto.objects.for_workspace(workspace).filter(pk=photo.pk).update(
+        created_at=timezone.now() - timedelta(minutes=2)
+    )
+    assert services.photos_resend_unchecked(**resend) == 1
+    # Sent once: the next run leaves it to the worker.
+    assert services.photos_resend_unchecked(**resend) == 0
+
+    [message] = OrmQ.objects.all()
+    assert SignedPackage.loads(message.payload)["args"] == (photo.pk,)
+    photo.refresh_from_db()
+    assert photo.check_sent_at is not None
+    assert _photo(api, workspace, photo.pk).json()["check"]["status"] == "pending"
+
+
+def test_a_check_sent_long_ago_and_never_answered_is_sent_again_but_a_decided_one_is_not(
+    workspace, user
+):
+    from generation.models import SourcePhoto
+
+    waiting = services.photo_upload(
+        workspace=workspace, user=user, upload=imagefiles.upload(imagefiles.jpeg())
+    )
+    decided = checked_photo(
+        services.photo_upload(
+            workspace=workspace, user=user, upload=imagefiles.upload(imagefiles.jpeg())
+        )
+    )
+    long_ago = timezone.now() - timedelta(hours=1)
+    SourcePhoto.objects.for_workspace(workspace).update(created_at=long_ago, check_sent_at=long_ago)
+    OrmQ.objects.all().delete()
+
+    resent = services.photos_resend_unchecked(
+        unsent_for=timedelta(minutes=1), resend_after=timedelta(minutes=30)
+    )
+
+    assert resent == 1
+    assert [SignedPackage.loads(m.payload)["args"] for m in OrmQ.objects.all()] == [(waiting.pk,)]
