@@ -149,7 +149,8 @@ class FileNegotiation(BaseContentNegotiation):
 class StyleListView(APIView):
     @extend_schema(responses=StyleSerializer(many=True))
     def get(self, request):
-        return Response(StyleSerializer(selectors.styles_active(), many=True).data)
+        styles = selectors.styles_active()
+        return Response(StyleSerializer(styles, many=True, context={"request": request}).data)
 
 
 class WorkspaceStyleListView(WorkspaceAPIView):
@@ -159,7 +160,8 @@ class WorkspaceStyleListView(WorkspaceAPIView):
     )
     def get(self, request, wid: int):
         choices = selectors.styles_for_workspace(workspace=self.workspace)
-        return Response(WorkspaceStyleSerializer(choices, many=True).data)
+        serializer = WorkspaceStyleSerializer(choices, many=True, context={"request": request})
+        return Response(serializer.data)
 
 
 class PhotoListView(WorkspaceAPIView):

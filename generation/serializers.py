@@ -7,18 +7,40 @@ view, never a public media URL.
 
 from django.db import DatabaseError
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .models import Headshot, Order, SourcePhoto, Style
 from .queue_selectors import QueueStanding
+from .samples import sample_url
 from .services import MAX_PER_STYLE
 
 
+@extend_schema_field(OpenApiTypes.URI)
+class StyleSampleURLField(serializers.Field):
+    """The style's sample picture as an absolute URL: public, like the portal's, and a
+    drawn placeholder (SVG) until a sample is rendered or uploaded. Needs the request
+    in the serializer context."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault(
+            "help_text",
+            "Absolute URL of the style's sample picture (public, cacheable): a JPEG once "
+            "rendered or uploaded, a drawn SVG placeholder until then.",
+        )
+        super().__init__(read_only=True, **kwargs)
+
+    def to_representation(self, style: Style) -> str:
+        return self.context["request"].build_absolute_uri(sample_url(style))
+
+
 class StyleSerializer(serializers.ModelSerializer):
+    sample_url = StyleSampleURLField(source="*")
+
     class Meta:
         model = Style
-        fields = ["slug", "name", "description", "tier"]
+        fields = ["slug", "name", "description", "tier", "sample_url"]
         read_only_fields = fields
 
 
@@ -29,6 +51,7 @@ class WorkspaceStyleSerializer(serializers.Serializer):
     name = serializers.CharField(source="style.name")
     description = serializers.CharField(source="style.description")
     tier = serializers.CharField(source="style.tier")
+    sample_url = StyleSampleURLField(source="style")
     allowed = serializers.BooleanField(help_text="Members of this workspace can order it now.")
     in_plan = serializers.BooleanField(help_text="The workspace's plan includes its tier.")
     chosen_by_admin = serializers.BooleanField(
