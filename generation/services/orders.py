@@ -15,6 +15,7 @@ from django.utils import timezone
 from accounts.emails import email_queue
 from accounts.models import User, Workspace
 from billing.plans import Tier, entitlements
+from billing.prices import upgrade_price_words
 from headshot_site.api_errors import PaymentRequired
 
 from ..models import CheckStatus, ErrorCode, Headshot, Order, SourcePhoto
@@ -100,8 +101,8 @@ def order_create(
         needs = "Premium" if any(style.tier == Tier.PREMIUM for style in locked) else "a higher"
         raise PaymentRequired(
             f"{names} need{'s' if len(locked) == 1 else ''} the {needs} plan; this workspace is on "
-            f"{rights.plan.title()}. Upgrade to use {'it' if len(locked) == 1 else 'them'}, "
-            "or pick styles marked Free.",
+            f"{rights.plan.title()}. Upgrade ({upgrade_price_words(workspace)}) to use "
+            f"{'it' if len(locked) == 1 else 'them'}, or pick styles marked Free.",
             code="upgrade_required",
         )
     total = len(styles) * per_style
