@@ -93,10 +93,27 @@ class PhotoUploadSerializer(serializers.Serializer):
 class HeadshotSerializer(serializers.ModelSerializer):
     style = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     url = serializers.SerializerMethodField()
+    replaced_by = serializers.PrimaryKeyRelatedField(
+        read_only=True,
+        allow_null=True,
+        help_text="Id of the headshot that took this one's place (“Redo this one”): the "
+        "redo order's headshot, which the order's gallery and zip now hold instead. This "
+        "one stays downloadable. Null for a headshot never redone.",
+    )
 
     class Meta:
         model = Headshot
-        fields = ["id", "style", "index", "width", "height", "url", "likeness", "created_at"]
+        fields = [
+            "id",
+            "style",
+            "index",
+            "width",
+            "height",
+            "url",
+            "likeness",
+            "created_at",
+            "replaced_by",
+        ]
         read_only_fields = fields
 
     def get_url(self, headshot) -> str:
@@ -136,6 +153,12 @@ class OrderSerializer(serializers.ModelSerializer):
     error = serializers.SerializerMethodField()
     queue = serializers.SerializerMethodField()
     headshots = HeadshotSerializer(many=True, read_only=True)
+    redo_of = serializers.PrimaryKeyRelatedField(
+        read_only=True,
+        allow_null=True,
+        help_text="For a “Redo this one” order: the headshot it redoes. Its headshot takes "
+        "that one's place once made (that one's `replaced_by`). Null for other orders.",
+    )
 
     class Meta:
         model = Order
@@ -146,6 +169,7 @@ class OrderSerializer(serializers.ModelSerializer):
             "styles",
             "per_style",
             "resolution",
+            "redo_of",
             "progress",
             "error",
             "queue",
@@ -277,6 +301,7 @@ def order_payload(
         "styles": [style.slug for style in styles],
         "per_style": order.per_style,
         "resolution": order.resolution,
+        "redo_of": order.redo_of_id,
         "progress": {"done": order.done, "total": order.total, "stage": order.stage},
         "error": error,
         "queue": queue_standing_payload(queue_standing),
@@ -290,6 +315,7 @@ def order_payload(
                 "url": headshot_url(headshot),
                 "likeness": headshot.likeness,
                 "created_at": _datetime(headshot.created_at),
+                "replaced_by": headshot.replaced_by_id,
             }
             for headshot in headshots
         ],
