@@ -48,7 +48,7 @@
     meter.setAttribute("aria-label", "Redo progress");
     var stage = document.createElement("span");
     stage.className = "muted";
-    stage.textContent = redo.stage || (redo.status === "queued" ? "Waiting for a generator" : "Starting");
+    stage.textContent = redo.stage || (redo.status === "queued" ? "In the queue" : "Starting");
     status.append(words, " ", meter, " ", stage);
     return status;
   }
@@ -116,8 +116,16 @@
     errorBox.hidden = false;
   }
 
+  /* The questions before ordering again say what is left of the month's quota, as the
+     page was drawn; a redo placed from this page (which stays) uses one of it. */
+  var remaining = parseInt(root.dataset.quotaRemaining, 10);
+  function ask(question) {
+    var left = remaining + " headshot" + (remaining === 1 ? "" : "s") + " you have left";
+    return window.confirm(question.replace(/\d+ headshots? you have left/, left));
+  }
+
   function placeAgain(url, question) {
-    if (!window.confirm(question)) { return; }
+    if (!ask(question)) { return; }
     P.requestJSON("POST", url).then(function (placed) {
       window.location.assign(placed.urls.page);
     }, function (error) { showError(error.message); });
@@ -128,8 +136,9 @@
      dropped at the top of the page when the card is drawn again. */
   var focusAfterRender = null;
   function redoHere(url, figure) {
-    if (!window.confirm(gallery.dataset.redoConfirm)) { return; }
+    if (!ask(gallery.dataset.redoConfirm)) { return; }
     P.requestJSON("POST", url).then(function () {
+      remaining -= 1;
       focusAfterRender = figure && figure.dataset.headshotId;
       refresh();
     }, function (error) { showError(error.message); });
