@@ -209,6 +209,7 @@ def studio(request, membership):
         _photo_json(photo, workspace)
         for photo in selectors.photos_for_user(workspace=workspace, user=request.user)
     ]
+    preselected = _preselected_photo_id(photos)
     context = {
         "workspace": workspace,
         "membership": membership,
@@ -216,9 +217,14 @@ def studio(request, membership):
         "quota": selectors.quota_status(workspace=workspace, user=request.user),
         "styles": selectors.styles_for_workspace(workspace=workspace),
         "photos": photos,
-        "preselected_photo_id": _preselected_photo_id(photos),
-        # Step 1 (upload) starts folded once there is a selfie to order with.
+        "preselected_photo_id": preselected,
+        # Finished steps start folded into one line, so that on a phone the page opens
+        # near what is left to do: the upload once there is a selfie to order with, the
+        # photo choice when the one picked for the customer has passed the face check.
         "has_usable_photo": any(photo["check"]["status"] == "ok" for photo in photos),
+        "photo_step_done": any(
+            photo["id"] == preselected and photo["check"]["status"] == "ok" for photo in photos
+        ),
         "orders": selectors.orders_visible(membership=membership)[:5],
         "standing": new_order_queue_standing(queue_name=gpu_queue_for(rights.queue_priority)),
         "show_placer": selectors.orders_show_placer(membership=membership),
