@@ -270,15 +270,14 @@ class GalleryItem:
     previous: Headshot | None
 
 
-def order_gallery(
-    *, order: Order, headshots: list[Headshot], replacements: list[Headshot]
-) -> list[GalleryItem]:
-    """The order's gallery: best match first by the headshots it was delivered with,
+def order_gallery(*, headshots: list[Headshot], replacements: list[Headshot]) -> list[GalleryItem]:
+    """An order's gallery from its own headshots and the redos shown in it
+    (order_replacements): best match first by the headshots it was delivered with,
     each place showing the latest redo of its headshot. A redo keeps the place of the
     headshot it replaced, whatever its own likeness, so that nothing jumps around."""
     by_id = {h.pk: h for h in [*headshots, *replacements]}
     gallery = []
-    for headshot in best_match_first(h for h in headshots if h.order_id == order.pk):
+    for headshot in best_match_first(headshots):
         previous, current = None, headshot
         while current.replaced_by_id in by_id:
             previous, current = current, by_id[current.replaced_by_id]
@@ -376,7 +375,6 @@ def order_zip(*, order: Order):
     """
     spool = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
     gallery = order_gallery(
-        order=order,
         headshots=list(order.headshots.select_related("style")),
         replacements=order_replacements(order=order),
     )

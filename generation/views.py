@@ -110,7 +110,6 @@ def _order_json(
         return reverse("headshot_image", args=[workspace.slug, headshot.pk])
 
     gallery = selectors.order_gallery(
-        order=order,
         headshots=list(order.headshots.all()) if headshots is None else headshots,
         replacements=(
             selectors.order_replacements(order=order) if replacements is None else replacements
@@ -445,11 +444,11 @@ def order_cancel(request, membership, order_id: int):
     return redirect(page)
 
 
-def _placed_again(request, membership, place, *, back: str, stay: str | None = None):
+def _placed_again(request, membership, place, *, back: str, stay: tuple[str, str] | None = None):
     """Run a service that places a new order from an existing one, and answer like
     order_create does: the new order's JSON, or the error where it came from. A form
-    post goes to the new order's page, or stays on `stay` (with a message) when that
-    page follows the new order itself."""
+    post goes to the new order's page, or to `stay` = (URL, message) when that page
+    follows the new order itself."""
     workspace = membership.workspace
     if limited := _throttled(request, "order"):
         return limited
@@ -461,8 +460,9 @@ def _placed_again(request, membership, place, *, back: str, stay: str | None = N
         order = selectors.order_get(membership=membership, order_id=order.pk)
         return JsonResponse(_order_json(order, workspace), status=201)
     if stay is not None:
-        messages.success(request, "Redoing it: the new one takes its place here when it is ready.")
-        return redirect(stay)
+        url, message = stay
+        messages.success(request, message)
+        return redirect(url)
     return redirect("order_detail", workspace_slug=workspace.slug, order_id=order.pk)
 
 
@@ -490,7 +490,7 @@ def headshot_redo(request, membership, headshot_id: int):
         membership,
         lambda: services.headshot_redo(headshot=headshot, user=request.user),
         back=gallery,
-        stay=gallery,
+        stay=(gallery, "Redoing it: the new one takes its place here when it is ready."),
     )
 
 

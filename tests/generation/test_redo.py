@@ -67,7 +67,7 @@ def test_the_redone_headshot_takes_the_old_ones_place(user, delivered, worst):
     before = [
         item.headshot.pk
         for item in selectors.order_gallery(
-            order=delivered, headshots=list(delivered.headshots.all()), replacements=[]
+            headshots=list(delivered.headshots.all()), replacements=[]
         )
     ]
 
@@ -80,7 +80,6 @@ def test_the_redone_headshot_takes_the_old_ones_place(user, delivered, worst):
     worst.refresh_from_db()
     assert worst.replaced_by == new and new.shown_in == delivered
     gallery = selectors.order_gallery(
-        order=delivered,
         headshots=list(delivered.headshots.all()),
         replacements=selectors.order_replacements(order=delivered),
     )
@@ -103,9 +102,7 @@ def test_a_redo_of_the_redo_stays_in_the_first_orders_gallery(user, delivered, w
     found = selectors.order_status_get(
         membership=delivered.workspace.memberships.get(user=user), order_id=delivered.pk
     )
-    gallery = selectors.order_gallery(
-        order=delivered, headshots=found.headshots, replacements=found.replacements
-    )
+    gallery = selectors.order_gallery(headshots=found.headshots, replacements=found.replacements)
     [place] = [item for item in gallery if item.previous is not None]
     assert (place.headshot, place.previous) == (third, second)
 
