@@ -173,3 +173,17 @@ def plan_offers() -> dict[str, PlanOffer]:
         plan.code: PlanOffer(plan=plan, price=plan_price(plan), sellable=plan_sellable(plan))
         for plan in PLANS.values()
     }
+
+
+def upgrade_offer(workspace) -> PlanOffer:
+    """The paid plan an upgrade prompt offers this workspace: Team (per seat) for a team
+    workspace, Premium for anyone's own."""
+    plan = PLANS["team" if workspace.kind == "team" else "premium"]
+    return PlanOffer(plan=plan, price=plan_price(plan), sellable=plan_sellable(plan))
+
+
+def upgrade_price_words(workspace) -> str:
+    """ "Premium, $19.00 a month" for a message that suggests upgrading; the plan's
+    name alone when it has no price."""
+    offer = upgrade_offer(workspace)
+    return f"{offer.plan.name}, {offer.price.display}" if offer.price else offer.plan.name

@@ -212,6 +212,7 @@ class TierFilter(admin.SimpleListFilter):
 
 class HeadshotInline(admin.TabularInline):
     model = Headshot
+    fk_name = "order"
     extra = 0
     fields = ["preview", "style", "index", "seed", "width", "height", "likeness", "created_at"]
     readonly_fields = fields

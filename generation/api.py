@@ -149,7 +149,8 @@ class FileNegotiation(BaseContentNegotiation):
 class StyleListView(APIView):
     @extend_schema(responses=StyleSerializer(many=True))
     def get(self, request):
-        return Response(StyleSerializer(selectors.styles_active(), many=True).data)
+        styles = selectors.styles_active()
+        return Response(StyleSerializer(styles, many=True, context={"request": request}).data)
 
 
 class WorkspaceStyleListView(WorkspaceAPIView):
@@ -159,7 +160,8 @@ class WorkspaceStyleListView(WorkspaceAPIView):
     )
     def get(self, request, wid: int):
         choices = selectors.styles_for_workspace(workspace=self.workspace)
-        return Response(WorkspaceStyleSerializer(choices, many=True).data)
+        serializer = WorkspaceStyleSerializer(choices, many=True, context={"request": request})
+        return Response(serializer.data)
 
 
 class PhotoListView(WorkspaceAPIView):
@@ -342,13 +344,20 @@ class HeadshotRedoView(WorkspaceAPIView):
 
     @extend_schema(
         request=None,
-        responses=REORDER_RESPONSES,
-        description="“Redo this one”: a one-headshot order of the same style from the same "
-        "selfie, to replace this headshot. Uses one headshot of the monthly quota.",
+        responses={
+            **REORDER_RESPONSES,
+            409: error_response("photo_expired", "headshot_replaced", "redo_in_progress"),
+        },
+        description="“Redo this one”: a one-headshot order (`redo_of` this headshot) of the "
+        "same style from the same selfie. Once made, its headshot takes this one's place "
+        "in the gallery and the zip of the order that showed it; this one says so in "
+        "`replaced_by` and stays downloadable. Uses one headshot of the monthly quota. "
+        "409 `headshot_replaced` for a headshot already redone (redo its replacement), "
+        "`redo_in_progress` while a redo of it is queued or running.",
     )
     def post(self, request, wid: int, headshot_id: int):
         headshot = selectors.headshot_get(membership=self.membership, headshot_id=headshot_id)
-        with answering(conflict=("photo_expired",)):
+        with answering(conflict=("photo_expired", "headshot_replaced", "redo_in_progress")):
             placed = services.headshot_redo(headshot=headshot, user=request.user)
         placed = selectors.order_get(membership=self.membership, order_id=placed.pk)
         return Response(self.order_data(placed), status=status.HTTP_201_CREATED)

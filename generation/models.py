@@ -315,6 +315,18 @@ class Headshot(WorkspaceOwnedModel):
     # Set when the person who ordered it picks it as theirs; a team's owners and
     # admins download every member's picks as one zip for the company's website.
     chosen_at = models.DateTimeField(null=True, blank=True)
+    # "Redo this one": the redo's headshot that took this one's place in the gallery
+    # (and the zip) that showed it. This one is kept, reachable from it as the
+    # previous version.
+    replaced_by = models.OneToOneField(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replaces"
+    )
+    # The order whose gallery shows this headshot in another's place: set on a redo's
+    # headshot only (its own order still lists it too). Kept when that order goes: the
+    # headshot's own order still holds it, and its files are deleted with that one.
+    shown_in = models.ForeignKey(
+        Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     purge_attempts = models.PositiveIntegerField(default=0)
     last_purge_error = models.TextField(blank=True)
 

@@ -22,6 +22,7 @@ from billing.models import PlanCode
 from billing.plans import entitlements
 
 from . import framing, images
+from .likeness import best_match_first
 from .models import (
     FreeAllowanceUsage,
     Headshot,
@@ -195,6 +196,8 @@ class OrderStatus:
     order: Order
     styles: list[Style]
     headshots: list[Headshot]
+    # Redos' headshots shown in this order's gallery (shown_in), from other orders.
+    replacements: list[Headshot]
 
 
 @functools.cache
@@ -206,9 +209,11 @@ def _status_sql() -> tuple[str, str]:
         f"ON t.{q('style_id')} = s.{q('id')} WHERE t.{q('order_id')} = %s"
     )
     columns = ("id", "workspace_id", "order_id", "style_id", "index", "width", "height")
+    more = ("likeness", "chosen_at", "created_at", "replaced_by_id", "shown_in_id")
     headshots = (
-        f"SELECT {', '.join(q(c) for c in (*columns, 'likeness', 'chosen_at', 'created_at'))} "
-        f"FROM {q(Headshot._meta.db_table)} WHERE {q('order_id')} = %s AND {q('workspace_id')} = %s"
+        f"SELECT {', '.join(q(c) for c in (*columns, *more))} "
+        f"FROM {q(Headshot._meta.db_table)} "
+        f"WHERE ({q('order_id')} = %s OR {q('shown_in_id')} = %s) AND {q('workspace_id')} = %s"
     )
     return styles, headshots
 
@@ -228,27 +233,96 @@ def order_status_get(*, membership: Membership, order_id: int) -> OrderStatus:
     styles_sql, headshots_sql = _status_sql()
     styles = sorted(Style.objects.raw(styles_sql, [order.pk]), key=lambda s: (s.position, s.name))
     by_id = {style.pk: style for style in styles}
-    headshots = list(
-        Headshot.all_workspaces_unscoped.raw(headshots_sql, [order.pk, order.workspace_id])
+    rows = list(
+        Headshot.all_workspaces_unscoped.raw(
+            headshots_sql, [order.pk, order.pk, order.workspace_id]
+        )
     )
-    for headshot in headshots:
-        # A headshot's style is one of its order's (headshot_create checks it).
+    for headshot in rows:
+        # A headshot's style is one of its order's (headshot_create checks it), and a
+        # redo's is the style of the headshot it replaced.
         headshot.style = by_id.get(headshot.style_id) or Style.objects.get(pk=headshot.style_id)
-    headshots.sort(key=lambda h: (h.style.position, h.style.name, h.index))
-    return OrderStatus(order=order, styles=styles, headshots=headshots)
+    rows.sort(key=lambda h: (h.style.position, h.style.name, h.index))
+    return OrderStatus(
+        order=order,
+        styles=styles,
+        headshots=[h for h in rows if h.order_id == order.pk],
+        replacements=[h for h in rows if h.order_id != order.pk],
+    )
 
 
-def redo_orders_by_headshot(*, workspace: Workspace, headshot_ids: list[int]) -> dict[int, int]:
-    """For each of these headshots that someone asked to redo: the newest redo order's id."""
+def order_replacements(*, order: Order) -> list[Headshot]:
+    """Redos' headshots that took a place in this order's gallery."""
+    return list(
+        Headshot.objects.for_workspace(order.workspace)
+        .filter(shown_in=order)
+        .exclude(order=order)
+        .select_related("style")
+    )
+
+
+@dataclass(frozen=True)
+class GalleryItem:
+    """One place in an order's gallery: the headshot it shows now, and the one that was
+    there before a redo replaced it (None for a headshot never redone)."""
+
+    headshot: Headshot
+    previous: Headshot | None
+
+
+def order_gallery(*, headshots: list[Headshot], replacements: list[Headshot]) -> list[GalleryItem]:
+    """An order's gallery from its own headshots and the redos shown in it
+    (order_replacements): best match first by the headshots it was delivered with,
+    each place showing the latest redo of its headshot. A redo keeps the place of the
+    headshot it replaced, whatever its own likeness, so that nothing jumps around."""
+    by_id = {h.pk: h for h in [*headshots, *replacements]}
+    gallery = []
+    for headshot in best_match_first(headshots):
+        previous, current = None, headshot
+        while current.replaced_by_id in by_id:
+            previous, current = current, by_id[current.replaced_by_id]
+        gallery.append(GalleryItem(headshot=current, previous=previous))
+    return gallery
+
+
+def redo_gallery_id(*, order: Order) -> int | None:
+    """For a redo order: the order whose gallery its headshot goes to (the first one's,
+    for a redo of a redo); None for other orders, or when the redone headshot is gone."""
+    if order.redo_of_id is None:
+        return None
+    redone = (
+        Headshot.objects.for_workspace(order.workspace)
+        .filter(pk=order.redo_of_id)
+        .values_list("shown_in_id", "order_id")
+        .first()
+    )
+    return redone and (redone[0] or redone[1])
+
+
+@dataclass(frozen=True)
+class RedoState:
+    order_id: int
+    status: str
+    done: int
+    total: int
+    stage: str
+
+    @property
+    def running(self) -> bool:
+        return self.status not in Order.FINISHED
+
+
+def redos_by_headshot(*, workspace: Workspace, headshot_ids: list[int]) -> dict[int, RedoState]:
+    """For each of these headshots that someone asked to redo: its newest redo order."""
     if not headshot_ids:
         return {}
     rows = (
         Order.objects.for_workspace(workspace)
         .filter(redo_of__in=headshot_ids)
         .order_by("created_at", "pk")
-        .values_list("redo_of", "pk")
+        .values_list("redo_of", "pk", "status", "done", "total", "stage")
     )
-    return dict(rows)
+    return {row[0]: RedoState(*row[1:]) for row in rows}
 
 
 def headshot_get(*, membership: Membership, headshot_id: int) -> Headshot:
@@ -293,14 +367,19 @@ def headshot_crop(headshot: Headshot, crop: framing.Crop) -> bytes:
 
 
 def order_zip(*, order: Order):
-    """A zip of the order's headshots, as an open temporary file positioned at 0.
+    """A zip of the order's gallery (a redone headshot's replacement in its place), as an
+    open temporary file positioned at 0.
 
     Headshots are already compressed images, so they are stored, not deflated.
     Spooled to disk past 32 MB: a 4K order can be hundreds of megabytes.
     """
     spool = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
+    gallery = order_gallery(
+        headshots=list(order.headshots.select_related("style")),
+        replacements=order_replacements(order=order),
+    )
     with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_STORED) as archive:
-        for headshot in order.headshots.select_related("style"):
+        for headshot in (item.headshot for item in gallery):
             with (
                 headshot.file.open("rb") as source,
                 archive.open(headshot_filename(headshot), "w", force_zip64=True) as target,

@@ -7,18 +7,40 @@ view, never a public media URL.
 
 from django.db import DatabaseError
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .models import Headshot, Order, SourcePhoto, Style
 from .queue_selectors import QueueStanding
+from .samples import sample_url
 from .services import MAX_PER_STYLE
 
 
+@extend_schema_field(OpenApiTypes.URI)
+class StyleSampleURLField(serializers.Field):
+    """The style's sample picture as an absolute URL: public, like the portal's, and a
+    drawn placeholder (SVG) until a sample is rendered or uploaded. Needs the request
+    in the serializer context."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault(
+            "help_text",
+            "Absolute URL of the style's sample picture (public, cacheable): a JPEG once "
+            "rendered or uploaded, a drawn SVG placeholder until then.",
+        )
+        super().__init__(read_only=True, **kwargs)
+
+    def to_representation(self, style: Style) -> str:
+        return self.context["request"].build_absolute_uri(sample_url(style))
+
+
 class StyleSerializer(serializers.ModelSerializer):
+    sample_url = StyleSampleURLField(source="*")
+
     class Meta:
         model = Style
-        fields = ["slug", "name", "description", "tier"]
+        fields = ["slug", "name", "description", "tier", "sample_url"]
         read_only_fields = fields
 
 
@@ -29,6 +51,7 @@ class WorkspaceStyleSerializer(serializers.Serializer):
     name = serializers.CharField(source="style.name")
     description = serializers.CharField(source="style.description")
     tier = serializers.CharField(source="style.tier")
+    sample_url = StyleSampleURLField(source="style")
     allowed = serializers.BooleanField(help_text="Members of this workspace can order it now.")
     in_plan = serializers.BooleanField(help_text="The workspace's plan includes its tier.")
     chosen_by_admin = serializers.BooleanField(
@@ -70,10 +93,27 @@ class PhotoUploadSerializer(serializers.Serializer):
 class HeadshotSerializer(serializers.ModelSerializer):
     style = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     url = serializers.SerializerMethodField()
+    replaced_by = serializers.PrimaryKeyRelatedField(
+        read_only=True,
+        allow_null=True,
+        help_text="Id of the headshot that took this one's place (“Redo this one”): the "
+        "redo order's headshot, which the order's gallery and zip now hold instead. This "
+        "one stays downloadable. Null for a headshot never redone.",
+    )
 
     class Meta:
         model = Headshot
-        fields = ["id", "style", "index", "width", "height", "url", "likeness", "created_at"]
+        fields = [
+            "id",
+            "style",
+            "index",
+            "width",
+            "height",
+            "url",
+            "likeness",
+            "created_at",
+            "replaced_by",
+        ]
         read_only_fields = fields
 
     def get_url(self, headshot) -> str:
@@ -113,6 +153,12 @@ class OrderSerializer(serializers.ModelSerializer):
     error = serializers.SerializerMethodField()
     queue = serializers.SerializerMethodField()
     headshots = HeadshotSerializer(many=True, read_only=True)
+    redo_of = serializers.PrimaryKeyRelatedField(
+        read_only=True,
+        allow_null=True,
+        help_text="For a “Redo this one” order: the headshot it redoes. Its headshot takes "
+        "that one's place once made (that one's `replaced_by`). Null for other orders.",
+    )
 
     class Meta:
         model = Order
@@ -123,6 +169,7 @@ class OrderSerializer(serializers.ModelSerializer):
             "styles",
             "per_style",
             "resolution",
+            "redo_of",
             "progress",
             "error",
             "queue",
@@ -254,6 +301,7 @@ def order_payload(
         "styles": [style.slug for style in styles],
         "per_style": order.per_style,
         "resolution": order.resolution,
+        "redo_of": order.redo_of_id,
         "progress": {"done": order.done, "total": order.total, "stage": order.stage},
         "error": error,
         "queue": queue_standing_payload(queue_standing),
@@ -267,6 +315,7 @@ def order_payload(
                 "url": headshot_url(headshot),
                 "likeness": headshot.likeness,
                 "created_at": _datetime(headshot.created_at),
+                "replaced_by": headshot.replaced_by_id,
             }
             for headshot in headshots
         ],

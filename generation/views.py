@@ -34,7 +34,7 @@ from headshot_site.json_input import MalformedJSON, json_loads
 
 from . import framing, images, selectors, services
 from .api import file_response, headshot_response, open_headshot
-from .likeness import best_match_first, likeness_label, likeness_title
+from .likeness import likeness_label, likeness_title
 from .models import Order, SourcePhoto
 from .queue import gpu_queue_for
 from .queue_selectors import new_order_queue_standing, order_queue_standing
@@ -99,19 +99,27 @@ def _failed(request, error: Exception, *, back: str):
     return redirect(back)
 
 
-def _order_json(order: Order, workspace, *, styles=None, headshots=None, standing=None) -> dict:
-    """The order as the portal shows it: the API's shape, plus the gallery best match
-    first, with likeness in words, crops, redos, and the portal's own URLs."""
+def _order_json(
+    order: Order, workspace, *, styles=None, headshots=None, replacements=None, standing=None
+) -> dict:
+    """The order as the portal shows it: the API's shape, except that `headshots` is the
+    gallery (best match first, a redone headshot's replacement in its place), each with
+    likeness in words, crops, its redo and the previous version, and the portal's URLs."""
 
     def headshot_url(headshot) -> str:
         return reverse("headshot_image", args=[workspace.slug, headshot.pk])
 
-    headshots = best_match_first(order.headshots.all() if headshots is None else headshots)
+    gallery = selectors.order_gallery(
+        headshots=list(order.headshots.all()) if headshots is None else headshots,
+        replacements=(
+            selectors.order_replacements(order=order) if replacements is None else replacements
+        ),
+    )
     data = order_payload(
         order,
         headshot_url=headshot_url,
         styles=styles,
-        headshots=headshots,
+        headshots=[item.headshot for item in gallery],
         queue_standing=standing,
     )
     data["hint"] = order.error_hint
@@ -122,10 +130,11 @@ def _order_json(order: Order, workspace, *, styles=None, headshots=None, standin
         "download": reverse("order_download", args=[workspace.slug, order.pk]),
         "more": reverse("order_more", args=[workspace.slug, order.pk]),
     }
-    redone_by = selectors.redo_orders_by_headshot(
-        workspace=workspace, headshot_ids=[headshot.pk for headshot in headshots]
+    redos = selectors.redos_by_headshot(
+        workspace=workspace, headshot_ids=[item.headshot.pk for item in gallery]
     )
-    for headshot, item in zip(headshots, data["headshots"], strict=True):
+    for place, item in zip(gallery, data["headshots"], strict=True):
+        headshot = place.headshot
         item["thumbnail_url"] = reverse("headshot_thumbnail", args=[workspace.slug, headshot.pk])
         # The page captions a headshot with its style's name, as the server-side gallery does.
         item["style_name"] = headshot.style.name
@@ -138,8 +147,18 @@ def _order_json(order: Order, workspace, *, styles=None, headshots=None, standin
         item["likeness_title"] = likeness_title(headshot.likeness)
         item["redo_url"] = reverse("headshot_redo", args=[workspace.slug, headshot.pk])
         item["chosen_at"] = headshot.chosen_at
-        redo = redone_by.get(headshot.pk)
-        item["redone_by"] = redo and reverse("order_detail", args=[workspace.slug, redo])
+        item["previous_url"] = place.previous and headshot_url(place.previous)
+        redo = redos.get(headshot.pk)
+        item["redo"] = redo and {
+            "status": redo.status,
+            "running": redo.running,
+            "done": redo.done,
+            "total": redo.total,
+            "stage": redo.stage,
+            "page": reverse("order_detail", args=[workspace.slug, redo.order_id]),
+        }
+    # The page keeps polling a finished order while one of its headshots is being redone.
+    data["redoing"] = any(redo.running for redo in redos.values())
     return data
 
 
@@ -189,6 +208,7 @@ def studio(request, membership):
         _photo_json(photo, workspace)
         for photo in selectors.photos_for_user(workspace=workspace, user=request.user)
     ]
+    preselected = _preselected_photo_id(photos)
     context = {
         "workspace": workspace,
         "membership": membership,
@@ -196,9 +216,14 @@ def studio(request, membership):
         "quota": selectors.quota_status(workspace=workspace, user=request.user),
         "styles": selectors.styles_for_workspace(workspace=workspace),
         "photos": photos,
-        "preselected_photo_id": _preselected_photo_id(photos),
-        # Step 1 (upload) starts folded once there is a selfie to order with.
+        "preselected_photo_id": preselected,
+        # Finished steps start folded into one line, so that on a phone the page opens
+        # near what is left to do: the upload once there is a selfie to order with, the
+        # photo choice when the one picked for the customer has passed the face check.
         "has_usable_photo": any(photo["check"]["status"] == "ok" for photo in photos),
+        "photo_step_done": any(
+            photo["id"] == preselected and photo["check"]["status"] == "ok" for photo in photos
+        ),
         "orders": selectors.orders_visible(membership=membership)[:5],
         "standing": new_order_queue_standing(queue_name=gpu_queue_for(rights.queue_priority)),
         "show_placer": selectors.orders_show_placer(membership=membership),
@@ -382,6 +407,7 @@ def order_detail(request, membership, order_id: int):
         "quota": selectors.quota_status(workspace=membership.workspace),
         "poll_ms": ORDER_POLL_MS,
         "retention_days": entitlements(membership.workspace).retention_days,
+        "redo_gallery_id": selectors.redo_gallery_id(order=order),
     }
     return render(request, "generation/order_detail.html", context)
 
@@ -395,6 +421,7 @@ def order_status(request, membership, order_id: int):
             membership.workspace,
             styles=found.styles,
             headshots=found.headshots,
+            replacements=found.replacements,
             standing=order_queue_standing(order=found.order),
         )
     )
@@ -417,9 +444,11 @@ def order_cancel(request, membership, order_id: int):
     return redirect(page)
 
 
-def _placed_again(request, membership, place, *, back: str):
+def _placed_again(request, membership, place, *, back: str, stay: tuple[str, str] | None = None):
     """Run a service that places a new order from an existing one, and answer like
-    order_create does: the new order's page (or JSON), or the error where it came from."""
+    order_create does: the new order's JSON, or the error where it came from. A form
+    post goes to the new order's page, or to `stay` = (URL, message) when that page
+    follows the new order itself."""
     workspace = membership.workspace
     if limited := _throttled(request, "order"):
         return limited
@@ -430,6 +459,10 @@ def _placed_again(request, membership, place, *, back: str):
     if _wants_json(request):
         order = selectors.order_get(membership=membership, order_id=order.pk)
         return JsonResponse(_order_json(order, workspace), status=201)
+    if stay is not None:
+        url, message = stay
+        messages.success(request, message)
+        return redirect(url)
     return redirect("order_detail", workspace_slug=workspace.slug, order_id=order.pk)
 
 
@@ -447,11 +480,17 @@ def order_more(request, membership, order_id: int):
 @workspace_view("POST")
 def headshot_redo(request, membership, headshot_id: int):
     headshot = selectors.headshot_get(membership=membership, headshot_id=headshot_id)
+    # The gallery the headshot is in, where its card follows the redo until the new one
+    # takes its place.
+    gallery = reverse(
+        "order_detail", args=[membership.workspace.slug, headshot.shown_in_id or headshot.order_id]
+    )
     return _placed_again(
         request,
         membership,
         lambda: services.headshot_redo(headshot=headshot, user=request.user),
-        back=reverse("order_detail", args=[membership.workspace.slug, headshot.order_id]),
+        back=gallery,
+        stay=(gallery, "Redoing it: the new one takes its place here when it is ready."),
     )
 
 

@@ -3,6 +3,8 @@ from django.utils import timezone
 
 from accounts.models import Membership, Role
 from billing.plans import subscription_current
+from billing.prices import PlanOffer
+from billing.prices import upgrade_offer as offer_for
 
 register = template.Library()
 
@@ -24,3 +26,10 @@ def billing_banner(context, workspace):
         "can_manage": any(m.has_role(Role.ADMIN) for m in membership),
         "csrf_token": context.get("csrf_token"),
     }
+
+
+@register.simple_tag
+def upgrade_offer(workspace) -> PlanOffer:
+    """`{% upgrade_offer workspace as offer %}`: the paid plan and price an upgrade
+    prompt in this workspace offers."""
+    return offer_for(workspace)

@@ -144,10 +144,35 @@ def headshot_create(
             order.done = order.headshots.count()
             order.heartbeat_at = timezone.now()
             order.save(update_fields=["done", "heartbeat_at"])
+            if order.redo_of_id is not None:
+                replaced = headshots.select_for_update().filter(pk=order.redo_of_id).first()
+                # Gone when it was purged or deleted meanwhile: the new one stays in its own
+                # order only.
+                if replaced is not None:
+                    headshot_replace(headshot=replaced, replacement=headshot)
     except BaseException:
         for name in stored:
             default_storage.delete(name)
         raise
+    return headshot
+
+
+def headshot_replace(*, headshot: Headshot, replacement: Headshot) -> Headshot:
+    """Put a redo's headshot in the place of the one it redid, in the gallery and the zip
+    of the order that showed that one (for a redo of a redo, still the first order's).
+    The replaced headshot is kept: the gallery offers it as the previous version, and
+    its own order's record (the API) says what replaced it."""
+    headshot.replaced_by = replacement
+    headshot.save(update_fields=["replaced_by"])
+    replacement.shown_in_id = headshot.shown_in_id or headshot.order_id
+    replacement.save(update_fields=["shown_in"])
+    logger.info(
+        "Headshot %s replaced by headshot %s of redo order %s",
+        headshot.pk,
+        replacement.pk,
+        replacement.order_id,
+        extra={"order_id": replacement.order_id, "headshot_id": headshot.pk},
+    )
     return headshot
 
 

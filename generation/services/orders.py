@@ -15,6 +15,7 @@ from django.utils import timezone
 from accounts.emails import email_queue
 from accounts.models import User, Workspace
 from billing.plans import Tier, entitlements
+from billing.prices import upgrade_price_words
 from headshot_site.api_errors import PaymentRequired
 
 from ..models import CheckStatus, ErrorCode, Headshot, Order, SourcePhoto
@@ -100,8 +101,8 @@ def order_create(
         needs = "Premium" if any(style.tier == Tier.PREMIUM for style in locked) else "a higher"
         raise PaymentRequired(
             f"{names} need{'s' if len(locked) == 1 else ''} the {needs} plan; this workspace is on "
-            f"{rights.plan.title()}. Upgrade to use {'it' if len(locked) == 1 else 'them'}, "
-            "or pick styles marked Free.",
+            f"{rights.plan.title()}. Upgrade ({upgrade_price_words(workspace)}) to use "
+            f"{'it' if len(locked) == 1 else 'them'}, or pick styles marked Free.",
             code="upgrade_required",
         )
     total = len(styles) * per_style
@@ -163,16 +164,41 @@ def order_more_like_this(*, order: Order, user: User) -> Order:
 
 
 def headshot_redo(*, headshot: Headshot, user: User) -> Order:
-    """One new headshot of the same style from the same selfie, in place of this one:
-    the old one links to the new order from its card. Costs one headshot of quota."""
-    return order_create(
-        workspace=headshot.workspace,
-        user=user,
-        photo=_photo_to_order_again(headshot.order, user),
-        style_slugs=[headshot.style.slug],
-        per_style=1,
-        redo_of=headshot,
-    )
+    """Place a one-headshot order of the same style from the same selfie whose headshot,
+    once made, takes this one's place in the gallery that shows it (headshot_replace).
+    Costs one headshot of quota, like any order.
+
+    Raises ValidationError `headshot_replaced` for a headshot that another already
+    replaced (redo the one in its place), `redo_in_progress` while a redo of it is
+    queued or running, and whatever order_create raises.
+    """
+    workspace = headshot.workspace
+    with transaction.atomic():
+        # Locked, so that a second click or a second tab waits and then sees the first redo.
+        headshot = (
+            Headshot.objects.for_workspace(workspace)
+            .select_for_update(of=("self",))
+            .select_related("order", "style")
+            .get(pk=headshot.pk)
+        )
+        if headshot.replaced_by_id is not None:
+            raise ValidationError(
+                "This headshot was already redone: redo the new one in its place instead.",
+                code="headshot_replaced",
+            )
+        if headshot.redos.exclude(status__in=Order.FINISHED).exists():
+            raise ValidationError(
+                "This headshot is being redone already: the new one takes its place in a moment.",
+                code="redo_in_progress",
+            )
+        return order_create(
+            workspace=workspace,
+            user=user,
+            photo=_photo_to_order_again(headshot.order, user),
+            style_slugs=[headshot.style.slug],
+            per_style=1,
+            redo_of=headshot,
+        )
 
 
 def order_lock_by_id(order_id: int) -> Order | None:

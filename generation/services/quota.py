@@ -11,6 +11,7 @@ never wait on each other in opposite orders.
 
 from accounts.models import User, Workspace
 from billing.plans import Entitlements
+from billing.prices import upgrade_price_words
 from headshot_site.api_errors import PaymentRequired
 
 from ..models import FreeAllowanceUsage, Order, QuotaUsage
@@ -67,19 +68,28 @@ def quota_reserve(
     if count > left:
         resets = next_quota_period(period)
         wait = f"wait until {resets:%B} {resets.day}"
+        # Prices are cached (billing.prices), and every studio page view reads them, so
+        # this refusal does not wait on Stripe while the rows are locked.
         if person is not None:
             message = (
                 f"This order needs {count} headshot{_plural(count)} but your free allowance has "
                 f"{left} left this month ({rights.monthly_quota} a month per person, shared by "
                 f"every free workspace you order in). Order fewer, {wait}, or upgrade this "
-                "workspace to a paid plan, whose quota is its own."
+                f"workspace to a paid plan ({upgrade_price_words(workspace)}), whose quota is "
+                "its own."
+            )
+        elif workspace.kind == "team":
+            message = (
+                f"This order needs {count} headshot{_plural(count)} but this workspace's plan "
+                f"quota has {left} left this month ({rights.monthly_quota} a month on the "
+                f"{rights.plan.title()} plan). Order fewer, {wait}, or add seats for more "
+                f"({upgrade_price_words(workspace)})."
             )
         else:
             message = (
                 f"This order needs {count} headshot{_plural(count)} but this workspace's plan "
                 f"quota has {left} left this month ({rights.monthly_quota} a month on the "
-                f"{rights.plan.title()} plan). Order fewer, {wait}, or add seats or change the "
-                "plan for more."
+                f"{rights.plan.title()} plan). Order fewer, or {wait}."
             )
         raise PaymentRequired(message, code="quota_exceeded")
     for row in rows:

@@ -22,6 +22,25 @@
   var remaining = parseInt(document.getElementById("quota-remaining").textContent, 10);
   var previewUrl = null;
 
+  /* Finished steps fold into one line (a <details>: its summary is the "Change"
+     control, Enter or Space opens it again). */
+  function foldStep(stepId, doneId) {
+    var step = document.getElementById(stepId);
+    var done = document.getElementById(doneId);
+    if (!step || !done.textContent.trim()) { return; }
+    done.hidden = false;
+    step.open = false;
+  }
+
+  /* The photo step's one line: the chosen selfie, small, once its face is found. */
+  function photoDone() {
+    var radio = photoList.querySelector("input[name=photo]:checked");
+    var check = radio && radio.closest(".photo-choice").querySelector(".photo-check");
+    var ok = Boolean(check && check.dataset.checkStatus === "ok");
+    document.getElementById("photo-done-thumb").src = ok ? radio.parentNode.querySelector("img").src : "";
+    document.getElementById("photo-done").hidden = !ok;
+  }
+
   function megabytes(bytes) { return (bytes / 1024 / 1024).toFixed(1) + " MB"; }
 
   function isHeic(file) { return /\.(heic|heif)$/i.test(file.name) || /heic|heif/i.test(file.type); }
@@ -99,15 +118,18 @@
     }
     var radio = item.querySelector("input[name=photo]");
     if (check.status === "ok" && radio.checked) {
-      // The upload step is done: fold it, as the page does when it loads with a selfie.
-      var step = document.getElementById("upload-step");
-      if (step) { step.open = false; document.getElementById("upload-done").hidden = false; }
+      // Uploading and picking the photo are done: fold both, as the page does when it
+      // loads with a checked selfie.
+      foldStep("upload-step", "upload-done");
+      foldStep("photo-step", "photo-done");
+      photoDone();
     }
     if (check.status === "rejected") {
       radio.checked = false;
       radio.disabled = true;
       var other = photoList.querySelector("input[name=photo]:not(:disabled)");
       if (other && !photoList.querySelector("input[name=photo]:checked")) { other.checked = true; }
+      photoDone();
     }
   }
 
@@ -181,12 +203,33 @@
       noPhotos.hidden = photoList.children.length > 0;
       var first = photoList.querySelector("input[name=photo]:not(:disabled)");
       if (first && !photoList.querySelector("input[name=photo]:checked")) { first.checked = true; }
+      photoDone();
     }, function (error) { P.show(orderError, error.message); });
   });
 
   function selectedStyles() {
     return Array.prototype.slice.call(orderForm.querySelectorAll("input[name=styles]:checked"));
   }
+
+  /* The style step's one line: how many styles, and which. */
+  var styleDone = document.getElementById("style-done");
+  function stylesDone() {
+    var names = selectedStyles().map(function (box) { return box.closest(".style-card").dataset.name; });
+    styleDone.textContent = names.length ? names.length + " style" + (names.length === 1 ? "" : "s") + ": " + names.join(", ") : "";
+    styleDone.hidden = !names.length;
+  }
+  document.getElementById("styles-done").addEventListener("click", function () {
+    stylesDone();
+    if (!selectedStyles().length) { P.show(orderError, "Pick at least one style."); return; }
+    P.show(orderError, "");
+    foldStep("style-step", "style-done");
+    // On to what is left: how many of each, then the order button.
+    perStyle.focus();
+  });
+  orderForm.addEventListener("change", function (event) {
+    if (event.target.name === "styles") { stylesDone(); }
+    if (event.target.name === "photo") { photoDone(); }
+  });
 
   function updateSummary() {
     var boxes = selectedStyles();

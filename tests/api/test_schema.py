@@ -177,3 +177,10 @@ def test_a_non_boolean_download_flag_is_a_400(user, workspace):
     assert answer.status_code == 200
     assert answer["Content-Disposition"].startswith("attachment")
     assert client.get(url).status_code == 200
+
+
+def test_each_style_documents_its_sample_picture_url(schema):
+    for name in ("Style", "WorkspaceStyle"):
+        component = schema["components"]["schemas"][name]
+        assert component["properties"]["sample_url"]["format"] == "uri", name
+        assert "sample_url" in component["required"], name

@@ -7,7 +7,8 @@ with a fresh user-data-dir: separate cookies, storage and cache, as on two lapto
 
 `Camera.shot(page, name)` saves a full-page screenshot of the page at desktop width
 and again at a phone's width (390×844), and fails the test when the phone layout
-scrolls sideways: a customer on a phone must never have to pan.
+scrolls sideways (a customer on a phone must never have to pan) or when axe-core finds
+a serious or critical accessibility problem at either width (tests/e2e/a11y.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
+
+from tests.e2e.a11y import assert_accessible
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -70,15 +73,19 @@ class Camera:
         self.count = 0
         self.saved: list[Path] = []
 
-    def shot(self, page, name: str, *, phone: bool = True) -> Path:
+    def shot(self, page, name: str, *, phone: bool = True, ours: bool = True) -> Path:
+        """`phone=False` for a page that has no phone layout to check; `ours=False` for a
+        page that is not ours (Stripe's checkout), which axe does not judge."""
         self.count += 1
         stem = f"{self.count:02d}-{re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-')}"
         desktop = self.folder / f"{stem}.png"
         self.settle(page)
         page.screenshot(path=str(desktop), full_page=True)
         self.saved.append(desktop)
+        if ours:
+            assert_accessible(page, name)
         if phone:
-            self.saved.append(self.phone_check(page, stem))
+            self.saved.append(self.phone_check(page, stem, axe=ours))
         return desktop
 
     @staticmethod
@@ -92,7 +99,7 @@ class Camera:
         except Exception:  # a picture still loading is not what the walk checks
             pass
 
-    def phone_check(self, page, stem: str) -> Path:
+    def phone_check(self, page, stem: str, *, axe: bool = True) -> Path:
         """Re-lay the same page out at a phone's width (no reload, so no side effects)."""
         size = page.viewport_size
         page.set_viewport_size(PHONE)
@@ -104,6 +111,8 @@ class Camera:
             layout = page.evaluate(_OVERFLOW_JS)
             path = self.folder / f"{stem}-phone.png"
             page.screenshot(path=str(path), full_page=True)
+            if axe:
+                assert_accessible(page, f"{stem} (phone)")
         finally:
             page.set_viewport_size(size)
         assert layout["scrollWidth"] <= layout["clientWidth"], (

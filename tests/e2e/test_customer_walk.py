@@ -100,10 +100,9 @@ def upload_selfie_with_file_picker(page, camera, path):
 
 
 def place_order(page, *, styles: list[str], per_style: int) -> int:
-    # A selfie can be ordered with once the face check has found the face.
-    page.locator("#photo-list .photo-choice:has(input:checked) .photo-check-ok").wait_for(
-        timeout=60_000
-    )
+    # A selfie can be ordered with once the face check has found the face; the photo
+    # step then folds into one line that says so.
+    page.locator("#photo-done").get_by_text("Face found").wait_for(timeout=60_000)
     for slug in styles:
         page.check(f"input[name=styles][value={slug}]")
     page.fill("#per-style", str(per_style))
@@ -151,7 +150,7 @@ def test_a_customer_signs_up_orders_watches_downloads_and_upgrades(
     # The face check needs the generator: it comes up, finds the face, and goes away
     # again, so that the order below is seen waiting for it.
     checker = start_worker()
-    page.locator("#photo-list .photo-check-ok").wait_for(timeout=60_000)
+    page.locator("#photo-done").get_by_text("Face found").wait_for(timeout=60_000)
     checker.stop()
     page.check("input[name=styles][value=corporate-grey]")
     page.check("input[name=styles][value=modern-office]")
@@ -249,7 +248,7 @@ def test_a_customer_signs_up_orders_watches_downloads_and_upgrades(
     page.get_by_role("button", name="Upgrade to Premium").click()
     page.wait_for_url(f"{stripe_test_server.url}/checkout/**")
     assert page.get_by_text(f"Quantity 1 of {PREMIUM_PRICE}").is_visible()
-    camera.shot(page, "stripe checkout", phone=False)
+    camera.shot(page, "stripe checkout", phone=False, ours=False)
     page.get_by_role("button", name="Pay").click()
     # Paid: back in the studio, welcomed.
     page.wait_for_url(f"**/w/{workspace.slug}/")

@@ -309,6 +309,11 @@ def test_the_team_dashboard(portal, open_browser, mailoutbox, tmp_path):
     [name] = archive.namelist()
     assert name.startswith("ada.lovelace_at_example.com/headshot-")
 
+    # The styles the team's members may order, which its admins choose.
+    page.locator("nav").get_by_role("link", name="Styles").click()
+    page.wait_for_url(f"**/w/{team.slug}/styles/")
+    camera.shot(page, "team styles")
+
     # The orders list names who placed each order.
     page.locator("nav").get_by_role("link", name="Orders").click()
     assert "ada.lovelace@example.com" in page.locator("td.placed-by").first.inner_text()
@@ -341,6 +346,13 @@ def test_privacy_terms_download_and_delete_my_account(portal, open_browser):
     # The only owner of a team with a member: told what to do first.
     page.get_by_text("First hand over your team").wait_for()
     camera.shot(page, "account blocked by a team")
+    page.locator("nav").get_by_role("link", name="API tokens").click()
+    page.fill("input[name=name]", "laptop")
+    page.get_by_role("button", name="Make token").click()
+    page.get_by_text("Your new token “laptop”").wait_for()
+    camera.shot(page, "api tokens")
+    page.locator("nav").get_by_role("link", name="Account").click()
+    page.wait_for_url("**/account/")
     with page.expect_download() as download:
         page.get_by_role("link", name="Download my data").click()
     archive = zipfile.ZipFile(io.BytesIO(open(download.value.path(), "rb").read()))

@@ -115,23 +115,6 @@ def test_more_like_this_over_the_quota_is_a_402_that_places_nothing(
     assert selectors.quota_status(workspace=workspace, user=user).remaining == 2
 
 
-def test_redo_replaces_one_headshot_for_one_of_quota(api, logged_in, workspace, delivered):
-    worst = delivered.headshots.order_by("likeness").first()
-
-    response = api.post(
-        reverse("api_headshot_redo", kwargs={"wid": workspace.pk, "headshot_id": worst.pk})
-    )
-
-    assert response.status_code == 201, response.content
-    redo = Order.objects.for_workspace(workspace).get(pk=response.json()["id"])
-    assert redo.total == 1 and redo.redo_of == worst
-    assert [style.pk for style in redo.styles.all()] == [worst.style_id]
-    assert QuotaUsage.objects.for_workspace(workspace).get().used == 4
-    html = logged_in.get(reverse("order_detail", args=[workspace.slug, delivered.pk])).content
-    assert reverse("order_detail", args=[workspace.slug, redo.pk]).encode() in html
-    assert b"Redone: see the new one" in html
-
-
 def test_no_more_once_the_selfie_is_deleted(api, workspace, delivered):
     services.photo_delete(photo=delivered.photo)
 

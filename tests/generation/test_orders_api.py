@@ -206,7 +206,7 @@ def test_styles_catalog(api):
     assert len(styles) >= 10
     assert styles["corporate-grey"]["tier"] == "free"
     assert styles["legal-library"]["tier"] == "premium"
-    assert set(styles["medical"]) == {"slug", "name", "description", "tier"}
+    assert set(styles["medical"]) == {"slug", "name", "description", "tier", "sample_url"}
 
 
 def test_another_workspace_answers_404_everywhere(api, workspace, photo, free_style, outsider):

@@ -263,3 +263,27 @@ def test_the_web_tier_never_imports_the_gpu_stack():
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_studio_opens_with_finished_steps_folded(logged_in, workspace, photo):
+    page = logged_in.get(reverse("studio", args=[workspace.slug])).content.decode()
+
+    # A selfie through the face check is picked for the customer: uploading and picking
+    # are done, each folded to its one line with a way to change it.
+    assert '<details class="card step" id="upload-step">' in page
+    assert '<details class="card step" id="photo-step">' in page
+    assert '<span class="step-done" id="photo-done">' in page
+    assert reverse("photo_preview", args=[workspace.slug, photo.pk]) in page
+    assert page.count('<span class="step-change">Change</span>') == 2
+    # Styles are what is left to do: open, with a way on once they are chosen.
+    assert '<details class="card step" id="style-step" open>' in page
+    assert 'id="styles-done"' in page
+
+
+def test_a_selfie_still_being_checked_leaves_the_photo_step_open(
+    logged_in, workspace, unchecked_photo
+):
+    page = logged_in.get(reverse("studio", args=[workspace.slug])).content.decode()
+
+    assert '<details class="card step" id="photo-step" open>' in page
+    assert '<span class="step-done" id="photo-done" hidden>' in page

@@ -101,3 +101,22 @@ def test_staff_replace_a_sample_by_uploading_it_in_the_admin(client, style):
         image = Image.open(stored)
         assert image.size == (512, 512) and image.format == "JPEG"
         assert image.getpixel((256, 256))[0] > 200
+
+
+def test_the_api_lists_every_style_with_its_sample_picture_as_an_absolute_url(
+    client, api, workspace, style
+):
+    services.style_set_sample(style=style, image=Image.open(io.BytesIO(_png((10, 200, 30)))))
+
+    catalog = {item["slug"]: item for item in api.get(reverse("api_styles")).json()}
+    as_seen = api.get(reverse("api_workspace_styles", args=[workspace.pk])).json()
+
+    assert catalog["corporate-grey"]["sample_url"] == f"http://testserver{sample_url(style)}"
+    assert {item["slug"]: item["sample_url"] for item in as_seen} == {
+        slug: item["sample_url"] for slug, item in catalog.items()
+    }
+    rendered = client.get(catalog["corporate-grey"]["sample_url"])
+    assert rendered.status_code == 200 and rendered["Content-Type"] == "image/jpeg"
+    # A style with no sample yet points at its drawn placeholder, never at nothing.
+    placeholder = client.get(catalog["medical"]["sample_url"])
+    assert placeholder.status_code == 200 and placeholder["Content-Type"] == "image/svg+xml"
