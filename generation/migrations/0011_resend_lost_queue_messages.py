@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("generation", "0009_order_redo_of_headshot"),
+        ("generation", "0010_headshot_replaced_by"),
     ]
 
     operations = [

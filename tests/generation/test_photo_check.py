@@ -197,7 +197,7 @@ def test_a_check_sent_long_ago_and_never_answered_is_sent_again_but_a_decided_on
     waiting = services.photo_upload(
         workspace=workspace, user=user, upload=imagefiles.upload(imagefiles.jpeg())
     )
-    decided = checked_photo(
+    checked_photo(
         services.photo_upload(
             workspace=workspace, user=user, upload=imagefiles.upload(imagefiles.jpeg())
         )
