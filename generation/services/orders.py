@@ -21,7 +21,14 @@ from headshot_site.api_errors import PaymentRequired
 from ..models import CheckStatus, ErrorCode, Headshot, Order, SourcePhoto
 from ..queue import enqueue_order, gpu_queue_for
 from ..selectors import quota_period, workspace_allowed_style_ids
-from .quota import quota_refund_undelivered, quota_reserve, quota_rows_locked, quota_take_again
+from .quota import (
+    QuotaShortfall,
+    quota_refund_undelivered,
+    quota_refusal,
+    quota_reserve,
+    quota_rows_locked,
+    quota_take_again,
+)
 from .styles import styles_from_slugs
 
 logger = logging.getLogger(__name__)
@@ -108,24 +115,27 @@ def order_create(
     total = len(styles) * per_style
     period = quota_period()
     queue_name = gpu_queue_for(rights.queue_priority)
-    with transaction.atomic():
-        person = quota_reserve(
-            workspace=workspace, user=user, period=period, count=total, rights=rights
-        )
-        order = Order.objects.for_workspace(workspace).create(
-            workspace=workspace,
-            placed_by=user,
-            photo=photo,
-            per_style=per_style,
-            total=total,
-            resolution=rights.resolution,
-            queue_name=queue_name,
-            quota_period=period,
-            free_allowance_user=person,
-            redo_of=redo_of,
-        )
-        order.styles.set(styles)
-        transaction.on_commit(lambda: order_send_to_queue(order.pk, queue_name))
+    try:
+        with transaction.atomic():
+            person = quota_reserve(
+                workspace=workspace, user=user, period=period, count=total, rights=rights
+            )
+            order = Order.objects.for_workspace(workspace).create(
+                workspace=workspace,
+                placed_by=user,
+                photo=photo,
+                per_style=per_style,
+                total=total,
+                resolution=rights.resolution,
+                queue_name=queue_name,
+                quota_period=period,
+                free_allowance_user=person,
+                redo_of=redo_of,
+            )
+            order.styles.set(styles)
+            transaction.on_commit(lambda: order_send_to_queue(order.pk, queue_name))
+    except QuotaShortfall as shortfall:
+        raise quota_refusal(shortfall=shortfall, workspace=workspace) from None
     logger.info(
         "Order %s placed: %s headshots on %s",
         order.pk,

@@ -50,10 +50,55 @@ def _plural(count: int) -> str:
     return "s" if count != 1 else ""
 
 
+class QuotaShortfall(Exception):
+    """Raised by quota_reserve inside the caller's transaction; the caller turns it into
+    the customer's 402 (quota_refusal) once the transaction is over, because the
+    message names a price, which may mean asking Stripe, and the quota rows must not
+    stay locked meanwhile."""
+
+    def __init__(self, *, count: int, left: int, period, rights: Entitlements, per_person: bool):
+        super().__init__(f"{count} headshots asked for, {left} left")
+        self.count = count
+        self.left = left
+        self.period = period
+        self.rights = rights
+        self.per_person = per_person
+
+
+def quota_refusal(*, shortfall: QuotaShortfall, workspace: Workspace) -> PaymentRequired:
+    """The 402 `quota_exceeded` for a shortfall: what is left, when it resets, and what
+    more would cost."""
+    count, left, rights = shortfall.count, shortfall.left, shortfall.rights
+    resets = next_quota_period(shortfall.period)
+    wait = f"wait until {resets:%B} {resets.day}"
+    if shortfall.per_person:
+        message = (
+            f"This order needs {count} headshot{_plural(count)} but your free allowance has "
+            f"{left} left this month ({rights.monthly_quota} a month per person, shared by "
+            f"every free workspace you order in). Order fewer, {wait}, or upgrade this "
+            f"workspace to a paid plan ({upgrade_price_words(workspace)}), whose quota is "
+            "its own."
+        )
+    elif workspace.kind == Workspace.Kind.TEAM:
+        message = (
+            f"This order needs {count} headshot{_plural(count)} but this workspace's plan "
+            f"quota has {left} left this month ({rights.monthly_quota} a month on the "
+            f"{rights.plan.title()} plan). Order fewer, {wait}, or add seats for more "
+            f"({upgrade_price_words(workspace)})."
+        )
+    else:
+        message = (
+            f"This order needs {count} headshot{_plural(count)} but this workspace's plan "
+            f"quota has {left} left this month ({rights.monthly_quota} a month on the "
+            f"{rights.plan.title()} plan). Order fewer, or {wait}."
+        )
+    return PaymentRequired(message, code="quota_exceeded")
+
+
 def quota_reserve(
     *, workspace: Workspace, user: User, period, count: int, rights: Entitlements
 ) -> User | None:
-    """Take `count` units of this month's quota, or raise PaymentRequired.
+    """Take `count` units of this month's quota, or raise QuotaShortfall.
 
     Returns the person whose free allowance paid, or None when the workspace's plan
     quota did. Must run inside a transaction: the rows stay locked until it commits,
@@ -66,32 +111,9 @@ def quota_reserve(
     )
     left = max(rights.monthly_quota - rows[0].used, 0)
     if count > left:
-        resets = next_quota_period(period)
-        wait = f"wait until {resets:%B} {resets.day}"
-        # Prices are cached (billing.prices), and every studio page view reads them, so
-        # this refusal does not wait on Stripe while the rows are locked.
-        if person is not None:
-            message = (
-                f"This order needs {count} headshot{_plural(count)} but your free allowance has "
-                f"{left} left this month ({rights.monthly_quota} a month per person, shared by "
-                f"every free workspace you order in). Order fewer, {wait}, or upgrade this "
-                f"workspace to a paid plan ({upgrade_price_words(workspace)}), whose quota is "
-                "its own."
-            )
-        elif workspace.kind == "team":
-            message = (
-                f"This order needs {count} headshot{_plural(count)} but this workspace's plan "
-                f"quota has {left} left this month ({rights.monthly_quota} a month on the "
-                f"{rights.plan.title()} plan). Order fewer, {wait}, or add seats for more "
-                f"({upgrade_price_words(workspace)})."
-            )
-        else:
-            message = (
-                f"This order needs {count} headshot{_plural(count)} but this workspace's plan "
-                f"quota has {left} left this month ({rights.monthly_quota} a month on the "
-                f"{rights.plan.title()} plan). Order fewer, or {wait}."
-            )
-        raise PaymentRequired(message, code="quota_exceeded")
+        raise QuotaShortfall(
+            count=count, left=left, period=period, rights=rights, per_person=person is not None
+        )
     for row in rows:
         row.used += count
         row.save(update_fields=["used"])

@@ -109,3 +109,36 @@ def test_a_paid_team_out_of_quota_is_told_the_price_of_a_seat(api, user, workspa
     assert refused.json()["error"]["code"] == "quota_exceeded"
     message = refused.json()["error"]["message"]
     assert "add seats for more (Team, €13.50 per seat a month)" in message
+
+
+def test_the_price_in_a_quota_refusal_is_looked_up_after_the_quota_rows_are_released(
+    user, personal, free_style, monkeypatch
+):
+    """A price may mean a call to Stripe; no quota row may stay locked meanwhile."""
+    from django.db import connection
+
+    from generation.services import quota
+    from headshot_site.api_errors import PaymentRequired
+
+    photo = _photo(personal, user)
+    services.order_create(
+        workspace=personal, user=user, photo=photo, style_slugs=[free_style.slug], per_style=8
+    )
+    outside = len(connection.savepoint_ids)
+    depths: list[int] = []
+    looked_up = quota.upgrade_price_words
+
+    def price_words(workspace):
+        depths.append(len(connection.savepoint_ids))
+        return looked_up(workspace)
+
+    monkeypatch.setattr(quota, "upgrade_price_words", price_words)
+
+    with pytest.raises(PaymentRequired) as refused:
+        services.order_create(
+            workspace=personal, user=user, photo=photo, style_slugs=[free_style.slug], per_style=1
+        )
+
+    assert refused.value.get_codes() == "quota_exceeded"
+    assert "(Premium, $24.00 a month)" in str(refused.value.detail)
+    assert depths == [outside]
