@@ -161,11 +161,13 @@ def headshot_replace(*, headshot: Headshot, replacement: Headshot) -> Headshot:
     """Put a redo's headshot in the place of the one it redid, in the gallery and the zip
     of the order that showed that one (for a redo of a redo, still the first order's).
     The replaced headshot is kept: the gallery offers it as the previous version, and
-    its own order's record (the API) says what replaced it."""
+    its own order's record (the API) says what replaced it. A headshot chosen for the
+    team's page hands the choice on: the team zip holds what the gallery shows."""
+    replacement.chosen_at, headshot.chosen_at = headshot.chosen_at, None
     headshot.replaced_by = replacement
-    headshot.save(update_fields=["replaced_by"])
+    headshot.save(update_fields=["replaced_by", "chosen_at"])
     replacement.shown_in_id = headshot.shown_in_id or headshot.order_id
-    replacement.save(update_fields=["shown_in"])
+    replacement.save(update_fields=["shown_in", "chosen_at"])
     logger.info(
         "Headshot %s replaced by headshot %s of redo order %s",
         headshot.pk,

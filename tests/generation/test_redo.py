@@ -249,3 +249,15 @@ def test_another_workspace_cannot_redo(api, outsider, worst):
 
     assert response.status_code == 404
     assert json.loads(response.content)["error"]["code"] == "not_found"
+
+
+def test_a_headshot_chosen_for_the_team_page_hands_the_choice_to_its_replacement(
+    user, delivered, worst
+):
+    services.headshot_choose(headshot=worst, user=user, chosen=True)
+
+    _deliver(services.headshot_redo(headshot=worst, user=user), [0.7])
+
+    new = Headshot.objects.for_workspace(delivered.workspace).get(replaces=worst)
+    worst.refresh_from_db()
+    assert new.chosen_at is not None and worst.chosen_at is None
