@@ -58,7 +58,8 @@ def test_in_a_team_the_note_offers_team_at_its_price_per_seat(
 
     page = client.get(reverse("studio", args=[workspace.slug])).content.decode()
 
-    assert "upgrade to Team</a> for €13.50 per seat a month." in page
+    assert "Premium style: <a" in page and "Needs Premium" not in page
+    assert "included with Team</a> for €13.50 per seat a month." in page
 
 
 def test_a_premium_style_refused_by_the_api_says_the_price(api, user, personal, premium_style):
