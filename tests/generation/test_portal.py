@@ -50,7 +50,7 @@ def test_studio_shows_upload_styles_with_their_tier_and_the_quota(logged_in, wor
     assert response.status_code == 200
     assert 'id="dropzone"' in page and 'type="file"' in page
     assert "js/studio.js" in page and "js/portal.js" in page
-    assert "Legal library" in page and "Premium style: " in page
+    assert "Legal library" in page and "Comes with Team</a>" in page
     assert "8</strong> of 8 headshots left" in page
     assert reverse("photo_preview", args=[workspace.slug, photo.pk]) in page
     assert '"maxBytes": 20971520' in page

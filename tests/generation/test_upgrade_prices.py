@@ -47,8 +47,7 @@ def test_the_studio_says_what_a_premium_style_costs(client, user, personal, prem
 
     page = client.get(reverse("studio", args=[personal.slug])).content.decode()
 
-    assert "Needs Premium:" in page
-    assert "upgrade to Premium</a> for $24.00 a month." in page
+    assert "Upgrade to Premium</a>, $24.00 a month" in page
 
 
 def test_in_a_team_the_note_offers_team_at_its_price_per_seat(
@@ -58,8 +57,7 @@ def test_in_a_team_the_note_offers_team_at_its_price_per_seat(
 
     page = client.get(reverse("studio", args=[workspace.slug])).content.decode()
 
-    assert "Premium style: <a" in page and "Needs Premium" not in page
-    assert "included with Team</a> for €13.50 per seat a month." in page
+    assert "Comes with Team</a>, €13.50 per seat a month" in page
 
 
 def test_a_premium_style_refused_by_the_api_says_the_price(api, user, personal, premium_style):
@@ -95,7 +93,7 @@ def test_without_a_price_the_prompt_names_the_plan_alone(
     page = client.get(reverse("studio", args=[personal.slug])).content.decode()
     refused = _order(api, personal, _photo(personal, user), premium_style)
 
-    assert "upgrade to Premium</a>." in page
+    assert "Upgrade to Premium</a></span>" in page
     assert "Upgrade (Premium) to use it" in refused.json()["error"]["message"]
 
 
