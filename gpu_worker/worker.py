@@ -53,6 +53,7 @@ from django.utils import timezone
 from PIL import Image
 
 from generation import services
+from generation.models import Order
 from generation.queue import (
     QUEUE_UNAVAILABLE,
     GpuJobKind,
@@ -241,7 +242,15 @@ class GpuWorker:
                     continue
                 if message is None:
                     continue
-                self.handle_message(message)
+                try:
+                    self.handle_message(message)
+                except DeviceBroken:
+                    raise
+                except Exception:
+                    # A bug in one job must not stop the generator for everyone: the
+                    # supervisor restarts only a broken device (exit 3). What the job
+                    # held is recovered like a lost worker's, by the scheduler.
+                    logger.exception("a GPU job failed unexpectedly; taking the next one")
                 try:
                     self.queue.acknowledge(message)
                 except QUEUE_UNAVAILABLE:
@@ -314,6 +323,9 @@ class GpuWorker:
             log.info("stopping: order handed back to the queue")
         except _ClaimLost:
             log.warning("order is no longer this worker's; left to its new owner")
+        except Order.DoesNotExist:
+            # Its account or workspace was deleted meanwhile, headshots and all.
+            log.info("the order was deleted while it was being made; nothing left to do")
         except services.PhotoUnavailable:
             services.order_mark_failed(
                 order=order,
@@ -335,11 +347,14 @@ class GpuWorker:
                 ),
             )
             log.exception("generation failed")
-            services.order_mark_failed(
-                order=order,
-                code=services.ErrorCode.GENERATION_FAILED,
-                message="The generator hit an internal error.",
-            )
+            try:
+                services.order_mark_failed(
+                    order=order,
+                    code=services.ErrorCode.GENERATION_FAILED,
+                    message="The generator hit an internal error.",
+                )
+            except Order.DoesNotExist:
+                log.info("the failed order was deleted meanwhile")
         finally:
             _current_order_id.reset(order_context)
             self.current_order_id = None

@@ -79,6 +79,7 @@ def user_delete(*, user: User, password: str) -> None:
         subscriptions_cancel_now(workspace=workspace)
 
     erased_ids = [workspace.pk for workspace in erased]
+    user_id = user.pk
     photos = SourcePhoto.all_workspaces_unscoped.filter(uploaded_by=user) | (
         SourcePhoto.all_workspaces_unscoped.filter(workspace_id__in=erased_ids)
     )
@@ -96,14 +97,14 @@ def user_delete(*, user: User, password: str) -> None:
         # The rows stay, marked, and the hourly purge deletes the objects; what the
         # person owned is already out of reach once the account below is gone.
         logger.warning(
-            "Account %s deleted; storage kept for the purge: %s", user.pk, ", ".join(not_deleted)
+            "Account %s deleted; storage kept for the purge: %s", user_id, ", ".join(not_deleted)
         )
     with transaction.atomic():
         Order.all_workspaces_unscoped.filter(placed_by=user).delete()
         Workspace.objects.filter(pk__in=erased_ids).delete()
         # Tokens, email addresses, memberships and sessions' users go with the row.
         user.delete()
-    logger.info("Account %s deleted with %d workspace(s)", user.pk, len(erased_ids))
+    logger.info("Account %s deleted with %d workspace(s)", user_id, len(erased_ids))
 
 
 def _order_record(order: Order) -> dict:

@@ -17,7 +17,8 @@
   button.addEventListener("click", function () {
     setOpen(button.getAttribute("aria-expanded") !== "true");
   });
-  nav.addEventListener("keydown", function (event) {
+  // On the header, not the nav: after opening it, focus is still on the button.
+  header.addEventListener("keydown", function (event) {
     if (event.key === "Escape" && header.classList.contains("nav-open")) {
       setOpen(false);
       button.focus();

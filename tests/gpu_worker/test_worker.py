@@ -415,3 +415,64 @@ def test_worker_ids_are_slots_held_by_a_lock(tmp_path):
     # it hands back what its previous incarnation held.
     first.release()
     assert claim_worker_id(device="cuda:0", lock_dir=tmp_path).worker_id == first.worker_id
+
+
+def test_an_order_deleted_while_it_is_made_is_dropped_and_the_worker_goes_on(
+    worker, engine, workspace, user, astronaut, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Deleting one's account while an order of it is running must not stop the
+    generator for everyone else."""
+    deleted = _place(
+        worker, workspace, user, astronaut, captured=django_capture_on_commit_callbacks
+    )
+    photo = deleted.photo
+    real_generate = engine.generate
+
+    def account_deleted_meanwhile(**kwargs):
+        Order.all_workspaces_unscoped.filter(pk=deleted.pk).delete()
+        return real_generate(**kwargs)
+
+    monkeypatch.setattr(engine, "generate", account_deleted_meanwhile)
+    assert worker.run(max_orders=1) == 1
+    monkeypatch.setattr(engine, "generate", real_generate)
+    following = _order(
+        workspace, user, photo, styles=1, per_style=1, captured=django_capture_on_commit_callbacks
+    )
+
+    assert worker.run(max_orders=1) == 1
+
+    assert not Order.all_workspaces_unscoped.filter(pk=deleted.pk).exists()
+    following.refresh_from_db()
+    assert following.status == Order.Status.SUCCEEDED
+
+
+def test_an_unexpected_error_in_one_job_does_not_stop_the_worker(
+    worker, workspace, user, astronaut, django_capture_on_commit_callbacks, monkeypatch
+):
+    first = _place(worker, workspace, user, astronaut, captured=django_capture_on_commit_callbacks)
+    second = _order(
+        workspace,
+        user,
+        first.photo,
+        styles=1,
+        per_style=1,
+        captured=django_capture_on_commit_callbacks,
+    )
+    real_handle = worker.handle_message
+    calls: list[int] = []
+
+    def fails_once(message):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a bug outside any order's own handling")
+        return real_handle(message)
+
+    monkeypatch.setattr(worker, "handle_message", fails_once)
+
+    assert worker.run(max_orders=2) == 2
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    # The first is left for the scheduler's recovery; the worker went on to the second.
+    assert first.status == Order.Status.QUEUED
+    assert second.status == Order.Status.SUCCEEDED
