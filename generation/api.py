@@ -134,6 +134,15 @@ class WorkspaceAPIView(APIView):
     def order_data(self, order, *, queue_standing=None) -> dict:
         return order_payload(order, headshot_url=self.headshot_url, queue_standing=queue_standing)
 
+    def placed_answer(self, placed) -> Response:
+        """201 with a just-placed order, read back through the membership, and where it
+        stands in the queue."""
+        order = selectors.order_get(membership=self.membership, order_id=placed.pk)
+        return Response(
+            self.order_data(order, queue_standing=order_queue_standing(order=order)),
+            status=status.HTTP_201_CREATED,
+        )
+
 
 class FileNegotiation(BaseContentNegotiation):
     """File views answer with the file whatever the Accept header says (an <img> asks
@@ -273,11 +282,7 @@ class OrderListView(WorkspaceAPIView, generics.GenericAPIView):
                 style_slugs=data.validated_data["styles"],
                 per_style=data.validated_data["per_style"],
             )
-        order = selectors.order_get(membership=self.membership, order_id=order.pk)
-        standing = order_queue_standing(order=order)
-        return Response(
-            self.order_data(order, queue_standing=standing), status=status.HTTP_201_CREATED
-        )
+        return self.placed_answer(order)
 
 
 class OrderDetailView(WorkspaceAPIView):
@@ -316,7 +321,7 @@ REORDER_RESPONSES = {
     201: OrderSerializer,
     400: error_response("style_not_allowed", "photo_not_checked", "photo_rejected"),
     402: error_response("quota_exceeded", "upgrade_required"),
-    409: error_response("photo_expired"),
+    409: error_response("photo_expired", "not_your_selfie"),
 }
 
 
@@ -329,14 +334,14 @@ class OrderMoreView(WorkspaceAPIView):
         description="“More like this”: a new order with the same styles and count from the "
         "same selfie, with new seeds. Uses as many headshots of the monthly quota as the "
         "order has (`total`); 402 `quota_exceeded` when they are not left; 409 "
-        "`photo_expired` once the selfie was deleted.",
+        "`photo_expired` once the selfie was deleted, `not_your_selfie` for someone "
+        "else's order (only the person whose selfie it is orders again from it).",
     )
     def post(self, request, wid: int, order_id: int):
         order = selectors.order_get(membership=self.membership, order_id=order_id)
-        with answering(conflict=("photo_expired",)):
+        with answering(conflict=("photo_expired", "not_your_selfie")):
             placed = services.order_more_like_this(order=order, user=request.user)
-        placed = selectors.order_get(membership=self.membership, order_id=placed.pk)
-        return Response(self.order_data(placed), status=status.HTTP_201_CREATED)
+        return self.placed_answer(placed)
 
 
 class HeadshotRedoView(WorkspaceAPIView):
@@ -346,7 +351,9 @@ class HeadshotRedoView(WorkspaceAPIView):
         request=None,
         responses={
             **REORDER_RESPONSES,
-            409: error_response("photo_expired", "headshot_replaced", "redo_in_progress"),
+            409: error_response(
+                "photo_expired", "not_your_selfie", "headshot_replaced", "redo_in_progress"
+            ),
         },
         description="“Redo this one”: a one-headshot order (`redo_of` this headshot) of the "
         "same style from the same selfie. Once made, its headshot takes this one's place "
@@ -357,10 +364,11 @@ class HeadshotRedoView(WorkspaceAPIView):
     )
     def post(self, request, wid: int, headshot_id: int):
         headshot = selectors.headshot_get(membership=self.membership, headshot_id=headshot_id)
-        with answering(conflict=("photo_expired", "headshot_replaced", "redo_in_progress")):
+        with answering(
+            conflict=("photo_expired", "not_your_selfie", "headshot_replaced", "redo_in_progress")
+        ):
             placed = services.headshot_redo(headshot=headshot, user=request.user)
-        placed = selectors.order_get(membership=self.membership, order_id=placed.pk)
-        return Response(self.order_data(placed), status=status.HTTP_201_CREATED)
+        return self.placed_answer(placed)
 
 
 class OrderDownloadView(WorkspaceAPIView):

@@ -175,7 +175,8 @@ def photo_for_order(*, workspace: Workspace, user, photo_id) -> SourcePhoto:
     )
     if photo is None:
         raise ValidationError(
-            "That selfie is gone: selfies are deleted 24 hours after upload. Upload it again.",
+            "No such selfie here: selfies are deleted 24 hours after upload, or when you "
+            "delete them. Upload it again in the studio.",
             code="photo_not_found",
         )
     return photo

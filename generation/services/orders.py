@@ -149,14 +149,15 @@ def order_create(
 def _photo_to_order_again(order: Order, user: User) -> SourcePhoto:
     if order.photo is None or order.photo.purge_at <= timezone.now():
         raise ValidationError(
-            "The selfie behind these headshots was deleted after 24 hours, as promised. "
-            "Upload it again in the studio to order more.",
+            "The selfie behind these headshots has been deleted (selfies go 24 hours after "
+            "upload, or sooner when you delete them). Upload it again in the studio to "
+            "order more.",
             code="photo_expired",
         )
     if order.photo.uploaded_by_id != user.pk:
         raise ValidationError(
             "Only the person whose selfie this is can order more headshots from it.",
-            code="photo_not_found",
+            code="not_your_selfie",
         )
     return order.photo
 

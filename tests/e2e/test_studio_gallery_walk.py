@@ -271,6 +271,12 @@ def test_studio_face_check_gallery_and_phone_layout(portal, open_browser, start_
         assert page.get_attribute(".nav-toggle", "aria-expanded") == "true"
         assert page.locator("#site-nav").is_visible()
         camera.shot(page, "menu open on a phone", phone=False)
+        # Escape closes it from the button, where the focus still is, and Enter opens it again.
+        page.keyboard.press("Escape")
+        assert page.get_attribute(".nav-toggle", "aria-expanded") == "false"
+        assert page.locator("#site-nav").is_hidden()
+        page.keyboard.press("Enter")
+        assert page.get_attribute(".nav-toggle", "aria-expanded") == "true"
         tab_to(page, "Orders")
         page.keyboard.press("Enter")
         page.wait_for_url(f"**/w/{workspace.slug}/orders/")

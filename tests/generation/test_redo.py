@@ -13,6 +13,8 @@ from django.urls import reverse
 
 from generation import selectors, services
 from generation.models import Headshot, Order, QuotaUsage
+from tests.conftest import api_client_for
+from tests.factories import MembershipFactory
 
 from . import imagefiles
 
@@ -261,3 +263,28 @@ def test_a_headshot_chosen_for_the_team_page_hands_the_choice_to_its_replacement
     new = Headshot.objects.for_workspace(delivered.workspace).get(replaces=worst)
     worst.refresh_from_db()
     assert new.chosen_at is not None and worst.chosen_at is None
+
+
+def test_the_api_answers_a_redo_with_where_it_stands_in_the_queue(api, workspace, worst):
+    placed = api.post(reverse("api_headshot_redo", args=[workspace.pk, worst.pk]))
+
+    assert placed.status_code == 201
+    assert placed.json()["status"] == "queued"
+    assert placed.json()["queue"]["position"] == 1
+
+
+def test_another_owner_of_the_team_is_not_offered_a_redo_of_someone_elses_headshot(
+    client, workspace, delivered, worst
+):
+    owner = MembershipFactory(workspace=workspace, role="owner").user
+    client.force_login(owner)
+    page = client.get(reverse("order_detail", args=[workspace.slug, delivered.pk])).content.decode()
+    refused = api_client_for(owner).post(
+        reverse("api_headshot_redo", args=[workspace.pk, worst.pk])
+    )
+
+    assert "Redo this one · uses 1" not in page and "More like this · uses" not in page
+    assert 'data-can-redo="false"' in page
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "not_your_selfie"
+    assert not Order.objects.for_workspace(workspace).filter(redo_of=worst).exists()
