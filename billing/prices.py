@@ -182,8 +182,11 @@ def upgrade_offer(workspace) -> PlanOffer:
     return PlanOffer(plan=plan, price=plan_price(plan), sellable=plan_sellable(plan))
 
 
-def upgrade_price_words(workspace) -> str:
+def upgrade_price_words(workspace) -> str | None:
     """ "Premium, $19.00 a month" for a message that suggests upgrading; the plan's
-    name alone when it has no price."""
+    name alone when it has no price; None while upgrades cannot be bought here (billing
+    is not configured), when a message should not suggest one."""
     offer = upgrade_offer(workspace)
+    if not offer.sellable:
+        return None
     return f"{offer.plan.name}, {offer.price.display}" if offer.price else offer.plan.name

@@ -106,10 +106,16 @@ def order_create(
     if locked:
         names = ", ".join(f"“{style.name}”" for style in locked)
         needs = "Premium" if any(style.tier == Tier.PREMIUM for style in locked) else "a higher"
+        upgrade = upgrade_price_words(workspace)
+        way_on = (
+            f"Upgrade ({upgrade}) to use {'it' if len(locked) == 1 else 'them'}, or pick "
+            "styles marked Free."
+            if upgrade
+            else "Upgrades are not available yet: pick styles marked Free."
+        )
         raise PaymentRequired(
             f"{names} need{'s' if len(locked) == 1 else ''} the {needs} plan; this workspace is on "
-            f"{rights.plan.title()}. Upgrade ({upgrade_price_words(workspace)}) to use "
-            f"{'it' if len(locked) == 1 else 'them'}, or pick styles marked Free.",
+            f"{rights.plan.title()}. {way_on}",
             code="upgrade_required",
         )
     total = len(styles) * per_style

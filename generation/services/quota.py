@@ -50,6 +50,13 @@ def _plural(count: int) -> str:
     return "s" if count != 1 else ""
 
 
+def _either(ways: list[str]) -> str:
+    """ "a", "a or b", "a, b, or c"."""
+    if len(ways) == 1:
+        return ways[0]
+    return f"{', '.join(ways[:-1])}{',' if len(ways) > 2 else ''} or {ways[-1]}"
+
+
 class QuotaShortfall(Exception):
     """Raised by quota_reserve inside the caller's transaction; the caller turns it into
     the customer's 402 (quota_refusal) once the transaction is over, because the
@@ -70,28 +77,32 @@ def quota_refusal(*, shortfall: QuotaShortfall, workspace: Workspace) -> Payment
     more would cost."""
     count, left, rights = shortfall.count, shortfall.left, shortfall.rights
     resets = next_quota_period(shortfall.period)
-    wait = f"wait until {resets:%B} {resets.day}"
+    upgrade = upgrade_price_words(workspace)
+    # Ways on, in the order a customer would try them; "order fewer" only helps an order
+    # of more than one.
+    ways = [] if count == 1 else ["order fewer"]
+    ways.append(f"wait until {resets:%B} {resets.day}")
     if shortfall.per_person:
-        message = (
-            f"This order needs {count} headshot{_plural(count)} but your free allowance has "
-            f"{left} left this month ({rights.monthly_quota} a month per person, shared by "
-            f"every free workspace you order in). Order fewer, {wait}, or upgrade this "
-            f"workspace to a paid plan ({upgrade_price_words(workspace)}), whose quota is "
-            "its own."
+        used_up = (
+            f"your free allowance has {left} left this month ({rights.monthly_quota} a month "
+            "per person, shared by every free workspace you order in)"
         )
-    elif workspace.kind == Workspace.Kind.TEAM:
-        message = (
-            f"This order needs {count} headshot{_plural(count)} but this workspace's plan "
-            f"quota has {left} left this month ({rights.monthly_quota} a month on the "
-            f"{rights.plan.title()} plan). Order fewer, {wait}, or add seats for more "
-            f"({upgrade_price_words(workspace)})."
-        )
+        if upgrade:
+            ways.append(
+                f"upgrade this workspace to a paid plan ({upgrade}), whose quota is its own"
+            )
     else:
-        message = (
-            f"This order needs {count} headshot{_plural(count)} but this workspace's plan "
-            f"quota has {left} left this month ({rights.monthly_quota} a month on the "
-            f"{rights.plan.title()} plan). Order fewer, or {wait}."
+        used_up = (
+            f"this workspace's plan quota has {left} left this month ({rights.monthly_quota} "
+            f"a month on the {rights.plan.title()} plan)"
         )
+        if upgrade and workspace.kind == Workspace.Kind.TEAM:
+            ways.append(f"add seats for more ({upgrade})")
+    said = _either(ways)
+    message = (
+        f"This order needs {count} headshot{_plural(count)} but {used_up}. "
+        f"{said[0].upper()}{said[1:]}."
+    )
     return PaymentRequired(message, code="quota_exceeded")
 
 

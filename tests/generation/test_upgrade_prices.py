@@ -17,10 +17,12 @@ from . import imagefiles
 
 
 @pytest.fixture(autouse=True)
-def prices(settings):
+def prices(settings, monkeypatch):
     settings.STRIPE_SECRET_KEY = ""
     settings.PRICE_DISPLAY_PREMIUM = "24.00 USD month"
     settings.PRICE_DISPLAY_TEAM = "13.50 EUR month"
+    # As if Stripe could sell the plans, with the prices from the display settings.
+    monkeypatch.setattr("billing.prices.plan_sellable", lambda plan: plan.is_paid)
     cache.clear()
 
 
@@ -141,3 +143,31 @@ def test_the_price_in_a_quota_refusal_is_looked_up_after_the_quota_rows_are_rele
     assert refused.value.get_codes() == "quota_exceeded"
     assert "(Premium, $24.00 a month)" in str(refused.value.detail)
     assert depths == [outside]
+
+
+def test_while_upgrades_cannot_be_bought_the_refusals_say_so_instead_of_offering_one(
+    api, user, personal, premium_style, free_style, monkeypatch
+):
+    monkeypatch.setattr("billing.prices.plan_sellable", lambda plan: False)
+    photo = _photo(personal, user)
+
+    premium = _order(api, personal, photo, premium_style).json()["error"]["message"]
+    assert _order(api, personal, photo, free_style, per_style=8).status_code == 201
+    quota = _order(api, personal, photo, free_style).json()["error"]["message"]
+
+    assert "Upgrades are not available yet: pick styles marked Free." in premium
+    assert "Upgrade (" not in premium
+    assert "upgrade" not in quota.lower()
+
+
+def test_a_one_headshot_order_over_the_quota_is_not_told_to_order_fewer(
+    api, user, personal, free_style
+):
+    photo = _photo(personal, user)
+    assert _order(api, personal, photo, free_style, per_style=8).status_code == 201
+
+    one = _order(api, personal, photo, free_style).json()["error"]["message"]
+    two = _order(api, personal, photo, free_style, per_style=2).json()["error"]["message"]
+
+    assert "order fewer" not in one.lower() and one.split(". ")[1].startswith("Wait until")
+    assert "Order fewer, wait until" in two and ", or upgrade this workspace" in two
