@@ -269,6 +269,9 @@ class GalleryItem:
 
     headshot: Headshot
     previous: Headshot | None
+    # The order's own headshot that first held this place: the zip names the place
+    # after it, so a redo keeps the customer's numbering.
+    place: Headshot
 
 
 def order_gallery(*, headshots: list[Headshot], replacements: list[Headshot]) -> list[GalleryItem]:
@@ -282,7 +285,7 @@ def order_gallery(*, headshots: list[Headshot], replacements: list[Headshot]) ->
         previous, current = None, headshot
         while current.replaced_by_id in by_id:
             previous, current = current, by_id[current.replaced_by_id]
-        gallery.append(GalleryItem(headshot=current, previous=previous))
+        gallery.append(GalleryItem(headshot=current, previous=previous, place=headshot))
     return gallery
 
 
@@ -355,8 +358,13 @@ def order_pending_slots(*, order: Order) -> list[HeadshotSlot]:
     ]
 
 
-def headshot_filename(headshot: Headshot, *, crop: framing.Crop | None = None) -> str:
-    stem = f"headshot-{headshot.order_id}-{headshot.style.slug}-{headshot.index + 1}"
+def headshot_filename(
+    headshot: Headshot, *, crop: framing.Crop | None = None, place: Headshot | None = None
+) -> str:
+    """`headshot-<order>-<style>-<n>`, numbered after the gallery place it fills
+    (`place`, the headshot a redo replaced) when it is given."""
+    named = place or headshot
+    stem = f"headshot-{named.order_id}-{named.style.slug}-{named.index + 1}"
     if crop is not None:
         return f"{stem}-{crop.slug}.jpg"
     return f"{stem}.{headshot.file.name.rsplit('.', 1)[-1]}"
@@ -380,17 +388,20 @@ def order_zip(*, order: Order):
         replacements=order_replacements(order=order),
     )
     with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_STORED) as archive:
-        for headshot in (item.headshot for item in gallery):
+        for item in gallery:
+            headshot = item.headshot
             with (
                 headshot.file.open("rb") as source,
-                archive.open(headshot_filename(headshot), "w", force_zip64=True) as target,
+                archive.open(
+                    headshot_filename(headshot, place=item.place), "w", force_zip64=True
+                ) as target,
             ):
                 while chunk := source.read(1024 * 1024):
                     target.write(chunk)
             # The face-centred crops, in their own folders, for a profile and a website.
             for crop in framing.CROPS.values():
                 archive.writestr(
-                    f"{crop.slug}/{headshot_filename(headshot, crop=crop)}",
+                    f"{crop.slug}/{headshot_filename(headshot, crop=crop, place=item.place)}",
                     headshot_crop(headshot, crop),
                 )
     spool.seek(0)

@@ -193,11 +193,16 @@ def test_the_zip_and_the_api_hold_the_new_one(api, workspace, user, delivered, w
     _deliver(redo, [0.5])
     new = Headshot.objects.for_workspace(workspace).get(order=redo)
 
-    names = _zip_names(api, workspace, delivered)
-    assert f"headshot-{redo.pk}-corporate-grey-1.jpg" in names
-    assert f"headshot-{delivered.pk}-corporate-grey-{worst.index + 1}.jpg" not in names
+    # The new one keeps the place's name, so the customer's numbering stays as it was.
+    place = f"headshot-{delivered.pk}-corporate-grey-{worst.index + 1}"
+    response = api.get(reverse("api_order_download", args=[workspace.pk, delivered.pk]))
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    names = archive.namelist()
     assert len([name for name in names if "/" not in name]) == 3
-    assert f"profile/headshot-{redo.pk}-corporate-grey-1-profile.jpg" in names
+    assert not any(f"headshot-{redo.pk}-" in name for name in names)
+    with new.file.open("rb") as stored:
+        assert archive.read(f"{place}.jpg") == stored.read()
+    assert f"profile/{place}-profile.jpg" in names
 
     detail = api.get(reverse("api_order", args=[workspace.pk, delivered.pk])).json()
     replaced = {item["id"]: item["replaced_by"] for item in detail["headshots"]}
