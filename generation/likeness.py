@@ -25,6 +25,14 @@ def likeness_label(score: float | None) -> str:
     return WEAK_MATCH
 
 
+def likeness_tone(score: float | None) -> str:
+    """How the label is coloured: a match, a loose one, or not measured (neutral, not
+    the green of a good result)."""
+    if score is None:
+        return "unmeasured"
+    return "match" if score >= LIKENESS_BANDS[-1][0] else "loose"
+
+
 def likeness_title(score: float | None) -> str:
     """The number behind the words, for the hover text."""
     if score is None:

@@ -74,7 +74,7 @@
       var name = document.createElement("span");
       name.textContent = styleName;
       var likeness = document.createElement("span");
-      likeness.className = "likeness"; likeness.tabIndex = 0;
+      likeness.className = "likeness likeness-" + headshot.likeness_tone; likeness.tabIndex = 0;
       likeness.title = headshot.likeness_title;
       likeness.setAttribute("aria-label", headshot.likeness_label + ": " + headshot.likeness_title);
       likeness.textContent = headshot.likeness_label;

@@ -75,6 +75,13 @@ def test_the_gallery_shows_best_match_first_with_words_and_the_number_on_hover(
     status = logged_in.get(reverse("order_status", args=[workspace.slug, delivered.pk])).json()
     assert [item["likeness"] for item in status["headshots"]] == [0.62, 0.31, None]
     assert status["headshots"][0]["likeness_label"] == "Very strong match"
+    # Only a real match is green: a loose one is amber, an unmeasured one neutral.
+    assert [item["likeness_tone"] for item in status["headshots"]] == [
+        "match",
+        "loose",
+        "unmeasured",
+    ]
+    assert 'class="likeness likeness-unmeasured"' in html
 
 
 def test_more_like_this_orders_the_same_styles_again_and_shows_its_cost_first(
