@@ -240,12 +240,16 @@ def test_studio_face_check_gallery_and_phone_layout(portal, open_browser, start_
     page.wait_for_selector("#viewer[open]")
     page.keyboard.press("Escape")
     page.wait_for_selector("#viewer:not([open])", state="attached")
-    # The zip holds the new one in the old one's place.
+    # The zip holds the new one in the old one's place, under the old one's name.
     tab_to(page, "Download all (zip)")
     with page.expect_download() as download:
         page.keyboard.press("Enter")
     archive = zipfile.ZipFile(download.value.path())
-    assert f"headshot-{redo.pk}-{new.style.slug}-1.jpg" in archive.namelist()
+    old = Headshot.objects.for_workspace(workspace).get(pk=replaced)
+    with new.file.open("rb") as stored:
+        assert archive.read(f"headshot-{first.pk}-{old.style.slug}-{old.index + 1}.jpg") == (
+            stored.read()
+        )
     assert len([name for name in archive.namelist() if "/" not in name]) == 2
 
     # More like this: the same styles again, new seeds, its cost said before it is placed.
