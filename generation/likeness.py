@@ -33,6 +33,11 @@ def likeness_tone(score: float | None) -> str:
     return "match" if score >= LIKENESS_BANDS[-1][0] else "loose"
 
 
+def likeness_score_text(score: float | None) -> str:
+    """The number as the gallery shows it on hover, tap or focus; empty when unmeasured."""
+    return "" if score is None else f"{score:.2f}"
+
+
 def likeness_title(score: float | None) -> str:
     """The number behind the words, for the hover text."""
     if score is None:

@@ -34,7 +34,7 @@ from headshot_site.json_input import MalformedJSON, json_loads
 
 from . import framing, images, selectors, services
 from .api import file_response, headshot_response, open_headshot
-from .likeness import likeness_label, likeness_title, likeness_tone
+from .likeness import likeness_label, likeness_score_text, likeness_title, likeness_tone
 from .models import Order, SourcePhoto
 from .queue import gpu_queue_for
 from .queue_selectors import new_order_queue_standing, order_queue_standing
@@ -146,6 +146,7 @@ def _order_json(
         item["likeness_label"] = likeness_label(headshot.likeness)
         item["likeness_title"] = likeness_title(headshot.likeness)
         item["likeness_tone"] = likeness_tone(headshot.likeness)
+        item["likeness_score"] = likeness_score_text(headshot.likeness)
         item["redo_url"] = reverse("headshot_redo", args=[workspace.slug, headshot.pk])
         item["chosen_at"] = headshot.chosen_at
         item["previous_url"] = place.previous and headshot_url(place.previous)

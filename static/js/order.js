@@ -76,6 +76,7 @@
       var likeness = document.createElement("span");
       likeness.className = "likeness likeness-" + headshot.likeness_tone; likeness.tabIndex = 0;
       likeness.title = headshot.likeness_title;
+      likeness.dataset.score = headshot.likeness_score;
       likeness.setAttribute("aria-label", headshot.likeness_label + ": " + headshot.likeness_title);
       likeness.textContent = headshot.likeness_label;
       head.append(name, likeness);

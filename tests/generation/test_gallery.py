@@ -82,6 +82,9 @@ def test_the_gallery_shows_best_match_first_with_words_and_the_number_on_hover(
         "unmeasured",
     ]
     assert 'class="likeness likeness-unmeasured"' in html
+    # The number shows on hover, tap and focus from data-score (none when unmeasured).
+    assert [item["likeness_score"] for item in status["headshots"]] == ["0.62", "0.31", ""]
+    assert 'data-score="0.62"' in html and 'data-score=""' in html
 
 
 def test_more_like_this_orders_the_same_styles_again_and_shows_its_cost_first(
