@@ -2,6 +2,7 @@ import pytest
 from django.core.cache import cache
 
 from billing.plans import Entitlements, Tier
+from generation import selectors, services
 from generation.models import Style
 from generation.services import photo_upload
 from tests.factories import MembershipFactory, UserFactory, checked_photo
@@ -97,3 +98,35 @@ def unchecked_upload(workspace, user):
 def colleague(workspace):
     """A plain member of the same workspace."""
     return MembershipFactory(workspace=workspace, user=UserFactory(), role="member").user
+
+
+@pytest.fixture
+def logged_in(client, user):
+    client.force_login(user)
+    return client
+
+
+def deliver(order, likenesses):
+    """Run a placed order through the worker's services, one headshot a slot with these
+    likenesses (None: not measured), and finish it."""
+    running = services.order_mark_running(order_id=order.pk, worker_id="gpu-test")
+    slots = selectors.order_pending_slots(order=running)
+    for slot, likeness in zip(slots, likenesses, strict=True):
+        services.headshot_create(
+            order=running,
+            style=slot.style,
+            index=slot.index,
+            seed=slot.index,
+            image=imagefiles.portrait_pixels(1024, 1024),
+            likeness=likeness,
+        )
+    return services.order_mark_succeeded(order=running)
+
+
+@pytest.fixture
+def delivered(workspace, user, photo, free_style):
+    """A finished order of three headshots of one style, likenesses 0.31, None and 0.62."""
+    order = services.order_create(
+        workspace=workspace, user=user, photo=photo, style_slugs=[free_style.slug], per_style=3
+    )
+    return deliver(order, [0.31, None, 0.62])

@@ -44,12 +44,6 @@ def test_api_orders_refuse_unreadable_and_non_finite_json(api, workspace, photo,
     assert not Order.objects.for_workspace(workspace).exists()
 
 
-@pytest.fixture
-def logged_in(client, user):
-    client.force_login(user)
-    return client
-
-
 def _portal_order(client, workspace, body: str):
     return client.post(
         reverse("order_create", kwargs={"workspace_slug": workspace.slug}),

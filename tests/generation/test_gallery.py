@@ -14,37 +14,7 @@ from generation import selectors, services
 from generation.likeness import likeness_label
 from generation.models import FreeAllowanceUsage, Order, QuotaUsage
 
-from . import imagefiles
 from .conftest import set_entitlements
-
-
-def _deliver(order, likenesses):
-    running = services.order_mark_running(order_id=order.pk, worker_id="gpu-test")
-    slots = selectors.order_pending_slots(order=running)
-    for slot, likeness in zip(slots, likenesses, strict=True):
-        services.headshot_create(
-            order=running,
-            style=slot.style,
-            index=slot.index,
-            seed=slot.index,
-            image=imagefiles.portrait_pixels(1024, 1024),
-            likeness=likeness,
-        )
-    return services.order_mark_succeeded(order=running)
-
-
-@pytest.fixture
-def delivered(workspace, user, photo, free_style):
-    order = services.order_create(
-        workspace=workspace, user=user, photo=photo, style_slugs=[free_style.slug], per_style=3
-    )
-    return _deliver(order, [0.31, None, 0.62])
-
-
-@pytest.fixture
-def logged_in(client, user):
-    client.force_login(user)
-    return client
 
 
 @pytest.mark.parametrize(

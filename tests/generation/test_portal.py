@@ -15,12 +15,6 @@ from . import imagefiles
 from .worker import deliver
 
 
-@pytest.fixture
-def logged_in(client, user):
-    client.force_login(user)
-    return client
-
-
 def _order(client, workspace, photo, styles, per_style=1, as_json=True):
     url = reverse("order_create", kwargs={"workspace_slug": workspace.slug})
     if as_json:

@@ -17,40 +17,12 @@ from tests.conftest import api_client_for
 from tests.factories import MembershipFactory
 
 from . import imagefiles
-
-
-def _deliver(order, likenesses):
-    running = services.order_mark_running(order_id=order.pk, worker_id="gpu-test")
-    slots = selectors.order_pending_slots(order=running)
-    for slot, likeness in zip(slots, likenesses, strict=True):
-        services.headshot_create(
-            order=running,
-            style=slot.style,
-            index=slot.index,
-            seed=slot.index,
-            image=imagefiles.portrait_pixels(1024, 1024),
-            likeness=likeness,
-        )
-    return services.order_mark_succeeded(order=running)
-
-
-@pytest.fixture
-def delivered(workspace, user, photo, free_style):
-    order = services.order_create(
-        workspace=workspace, user=user, photo=photo, style_slugs=[free_style.slug], per_style=3
-    )
-    return _deliver(order, [0.31, None, 0.62])
+from .conftest import deliver
 
 
 @pytest.fixture
 def worst(delivered):
     return delivered.headshots.get(likeness=0.31)
-
-
-@pytest.fixture
-def logged_in(client, user):
-    client.force_login(user)
-    return client
 
 
 def _status(client, workspace, order) -> dict:
@@ -76,7 +48,7 @@ def test_the_redone_headshot_takes_the_old_ones_place(user, delivered, worst):
     redo = services.headshot_redo(headshot=worst, user=user)
     assert (redo.total, redo.redo_of_id) == (1, worst.pk)
     # A better likeness than any: the new one still keeps the old one's place.
-    _deliver(redo, [0.9])
+    deliver(redo, [0.9])
 
     new = Headshot.objects.for_workspace(delivered.workspace).get(order=redo)
     worst.refresh_from_db()
@@ -94,10 +66,10 @@ def test_the_redone_headshot_takes_the_old_ones_place(user, delivered, worst):
 
 
 def test_a_redo_of_the_redo_stays_in_the_first_orders_gallery(user, delivered, worst):
-    _deliver(services.headshot_redo(headshot=worst, user=user), [0.5])
+    deliver(services.headshot_redo(headshot=worst, user=user), [0.5])
     second = Headshot.objects.for_workspace(delivered.workspace).get(replaces=worst)
 
-    _deliver(services.headshot_redo(headshot=second, user=user), [0.4])
+    deliver(services.headshot_redo(headshot=second, user=user), [0.4])
 
     third = Headshot.objects.for_workspace(delivered.workspace).get(replaces=second)
     assert third.shown_in == delivered
@@ -118,7 +90,7 @@ def test_a_headshot_is_redone_once_at_a_time_and_never_after_its_replacement(
         services.headshot_redo(headshot=worst, user=user)
     assert running.value.code == "redo_in_progress"
 
-    _deliver(redo, [0.5])
+    deliver(redo, [0.5])
     with pytest.raises(ValidationError) as replaced:
         services.headshot_redo(headshot=worst, user=user)
     assert replaced.value.code == "headshot_replaced"
@@ -190,7 +162,7 @@ def _gallery_order(order, *, replaced, by):
 
 def test_the_zip_and_the_api_hold_the_new_one(api, workspace, user, delivered, worst):
     redo = services.headshot_redo(headshot=worst, user=user)
-    _deliver(redo, [0.5])
+    deliver(redo, [0.5])
     new = Headshot.objects.for_workspace(workspace).get(order=redo)
 
     # The new one keeps the place's name, so the customer's numbering stays as it was.
@@ -263,7 +235,7 @@ def test_a_headshot_chosen_for_the_team_page_hands_the_choice_to_its_replacement
 ):
     services.headshot_choose(headshot=worst, user=user, chosen=True)
 
-    _deliver(services.headshot_redo(headshot=worst, user=user), [0.7])
+    deliver(services.headshot_redo(headshot=worst, user=user), [0.7])
 
     new = Headshot.objects.for_workspace(delivered.workspace).get(replaces=worst)
     worst.refresh_from_db()
