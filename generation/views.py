@@ -412,8 +412,8 @@ def order_detail(request, membership, order_id: int):
         "redo_gallery_id": selectors.redo_gallery_id(order=order),
         # Only the person whose selfie it is orders again from it (the services refuse
         # anyone else), so a team owner looking at a member's order is not offered it.
-        "can_order_again": order.photo is not None
-        and order.photo.uploaded_by_id == request.user.pk,
+        # An order's selfie is always its placer's, so the photo need not be read.
+        "can_order_again": order.photo_id is not None and order.placed_by_id == request.user.pk,
     }
     return render(request, "generation/order_detail.html", context)
 
