@@ -21,9 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from billing.models import PlanCode
-from billing.plans import entitlements
-from headshot_site.serializer_fields import HIDDEN_CHARACTERS
+from core.serializer_fields import HIDDEN_CHARACTERS
 
 from .emails import email_queue
 from .models import (
@@ -54,6 +52,8 @@ def _unique_slug(name: str) -> str:
 
 
 def workspace_create(*, owner: User, name: str, kind: str = Workspace.Kind.TEAM) -> Workspace:
+    """A workspace with `owner` as its owner. Plans decide how many free teams a person
+    may own: customers create teams through `billing.services.team_workspace_create`."""
     name = (name or "").strip()
     if not name:
         raise ValidationError("Give the workspace a name.", code="name_required")
@@ -68,8 +68,6 @@ def workspace_create(*, owner: User, name: str, kind: str = Workspace.Kind.TEAM)
             code="name_invalid_characters",
         )
     with transaction.atomic():
-        if kind == Workspace.Kind.TEAM:
-            _check_free_team_limit(owner)
         workspace = Workspace.objects.create(
             name=name, slug=_unique_slug(name), kind=kind, created_by=owner
         )
@@ -77,22 +75,10 @@ def workspace_create(*, owner: User, name: str, kind: str = Workspace.Kind.TEAM)
     return workspace
 
 
-def _check_free_team_limit(owner: User) -> None:
-    # The owner's row lock serialises one person's parallel creations, so two requests
-    # cannot both see room for the last one.
-    User.objects.select_for_update().filter(pk=owner.pk).first()
-    owned_teams = Workspace.objects.filter(
-        kind=Workspace.Kind.TEAM, memberships__user=owner, memberships__role=Role.OWNER
+def teams_owned_by(user: User):
+    return Workspace.objects.filter(
+        kind=Workspace.Kind.TEAM, memberships__user=user, memberships__role=Role.OWNER
     )
-    free = [team for team in owned_teams if entitlements(team).plan == PlanCode.FREE]
-    limit = settings.FREE_TEAM_WORKSPACES_PER_PERSON
-    if len(free) >= limit:
-        raise ValidationError(
-            f"You already own {len(free)} team workspace{'s' if len(free) != 1 else ''} on the "
-            f"free plan, the most one person can have ({limit}). Upgrade one of them to a paid "
-            "plan to create another.",
-            code="free_workspace_limit",
-        )
 
 
 def workspace_create_personal(*, user: User) -> Workspace:

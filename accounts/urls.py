@@ -5,11 +5,8 @@ from . import views
 urlpatterns = [
     path("", views.landing, name="landing"),
     path("home/", views.home, name="home"),
-    path("account/", views.account_data, name="account_data"),
-    path("account/export/", views.account_export, name="account_export"),
     path("privacy/", views.privacy, name="privacy"),
     path("terms/", views.terms, name="terms"),
-    path("dashboard/", views.dashboard, name="dashboard"),
     path("account/tokens/", views.account_tokens, name="account_tokens"),
     path(
         "account/tokens/<int:token_id>/revoke/",
@@ -18,12 +15,6 @@ urlpatterns = [
     ),
     path("staff/enroll/<str:token>/", views.staff_enroll, name="staff_enroll"),
     path("invitations/<str:token>/", views.invitation_accept, name="invitation_accept"),
-    path("w/<slug:workspace_slug>/members/", views.workspace_members, name="workspace_members"),
-    path(
-        "w/<slug:workspace_slug>/members/bulk-invite/",
-        views.invitations_bulk,
-        name="invitations_bulk",
-    ),
     path(
         "w/<slug:workspace_slug>/members/<int:member_id>/role/",
         views.membership_role,

@@ -1,37 +1,24 @@
 from allauth.account.views import SignupView as AllauthSignupView
 from django.contrib import messages
-from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from billing.plans import entitlements
-from billing.stripe_api import BillingUnavailable
-from generation.selectors import team_member_progress
-from generation.services import user_delete, user_deletion_blockers
-
 from . import selectors, services, staff
 from .access import access_membership_by_slug
-from .account_export import account_export_response
 from .forms import (
-    AccountDeleteForm,
-    BulkInviteForm,
-    InvitationForm,
     RoleForm,
     StaffEnrollmentForm,
     TokenForm,
-    WorkspaceForm,
 )
 from .models import Invitation, Membership, PersonalAccessToken, Role
 
 # The invitation a visitor followed, kept through sign-up and email verification so
 # that the first login lands them in the team (see `home`).
 SESSION_INVITATION = "invitation_token"
-# The bulk form shares the members page with the single invitation form.
-BULK_PREFIX = "bulk"
 
 
 def landing(request):
@@ -95,119 +82,6 @@ def home(request):
     if len(memberships) == 1 and not selectors.invitations_pending_for(user=request.user).exists():
         return redirect("studio", workspace_slug=memberships[0].workspace.slug)
     return redirect("dashboard")
-
-
-@login_required
-def dashboard(request):
-    form = WorkspaceForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            workspace = services.workspace_create(
-                owner=request.user, name=form.cleaned_data["name"]
-            )
-        except ValidationError as error:
-            form.add_error("name", error)
-        else:
-            messages.success(request, f"{workspace.name} is ready. Invite your team.")
-            return redirect("workspace_members", workspace_slug=workspace.slug)
-    memberships = (
-        Membership.objects.filter(user=request.user)
-        .select_related("workspace")
-        .order_by("workspace__kind", "workspace__name")
-    )
-    pending = [
-        {"invitation": invitation, "url": services.invitation_url(invitation)}
-        for invitation in selectors.invitations_pending_for(user=request.user)
-    ]
-    return render(
-        request,
-        "accounts/dashboard.html",
-        {"memberships": memberships, "form": form, "pending_invitations": pending},
-    )
-
-
-def _members_page(request, membership, *, form=None, bulk_form=None, bulk_rows=None, status=200):
-    """The team dashboard: who is in, how far each person got, seats, invitations."""
-    workspace = membership.workspace
-    can_manage = membership.has_role(Role.ADMIN)
-    members = list(workspace.memberships.select_related("user").order_by("created_at"))
-    progress = team_member_progress(workspace=workspace) if can_manage else {}
-    rights = entitlements(workspace)
-    invitations = list(
-        workspace.invitations.filter(accepted_at=None, revoked_at=None).select_related(
-            "email_message"
-        )
-    )
-    seats_bought = rights.seats if rights.plan == "team" else None
-    context = {
-        "workspace": workspace,
-        "membership": membership,
-        "members": [
-            {"membership": member, "progress": progress.get(member.user_id)} for member in members
-        ],
-        "invitations": invitations,
-        "can_manage": can_manage,
-        "is_owner": membership.role == Role.OWNER,
-        "roles": Role.choices,
-        "form": form or InvitationForm(),
-        "bulk_form": bulk_form or BulkInviteForm(prefix=BULK_PREFIX),
-        "bulk_rows": bulk_rows or [],
-        "seats_bought": seats_bought,
-        "seats_used": len(members),
-        "seats_short": bool(seats_bought and len(members) + len(invitations) > seats_bought),
-        "chosen_count": sum(item.chosen for item in progress.values()),
-    }
-    return render(request, "accounts/members.html", context, status=status)
-
-
-@login_required
-def workspace_members(request, workspace_slug: str):
-    membership = access_membership_by_slug(request.user, workspace_slug)
-    workspace = membership.workspace
-    if request.method != "POST":
-        return _members_page(request, membership)
-    if not membership.has_role(Role.ADMIN):
-        raise PermissionDenied("Only owners and admins can invite people.")
-    form = InvitationForm(request.POST)
-    if form.is_valid():
-        try:
-            invitation = services.invitation_create(
-                workspace=workspace, invited_by=request.user, **form.cleaned_data
-            )
-        except ValidationError as error:
-            form.add_error("email", error)
-        else:
-            messages.success(request, f"Invitation sent to {invitation.email}.")
-            return redirect("workspace_members", workspace_slug=workspace.slug)
-    return _members_page(request, membership, form=form, status=400)
-
-
-@login_required
-@require_POST
-def invitations_bulk(request, workspace_slug: str):
-    membership = access_membership_by_slug(request.user, workspace_slug, min_role=Role.ADMIN)
-    workspace = membership.workspace
-    form = BulkInviteForm(request.POST, request.FILES, prefix=BULK_PREFIX)
-    rows = []
-    if form.is_valid():
-        try:
-            created = services.invitations_create_bulk(
-                workspace=workspace,
-                invited_by=request.user,
-                emails=form.cleaned_data["addresses"],
-                role=form.cleaned_data["role"],
-            )
-        except services.BulkInvitationRefused as error:
-            # Shown row by row above the form, with the list kept for fixing.
-            rows = error.rows
-        except ValidationError as error:
-            form.add_error(None, error)
-        else:
-            messages.success(
-                request, f"{len(created)} invitation{'s' if len(created) != 1 else ''} sent."
-            )
-            return redirect("workspace_members", workspace_slug=workspace.slug)
-    return _members_page(request, membership, bulk_form=form, bulk_rows=rows, status=400)
 
 
 @login_required
@@ -380,36 +254,3 @@ def privacy(request):
 
 def terms(request):
     return render(request, "legal/terms.html")
-
-
-@login_required
-def account_data(request):
-    """Account and data: download everything, or delete the account with its data."""
-    form = AccountDeleteForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            user_delete(user=request.user, password=form.cleaned_data["password"])
-        except ValidationError as error:
-            form.add_error("password" if error.code == "wrong_password" else None, error)
-        except BillingUnavailable:
-            form.add_error(
-                None,
-                "We could not cancel your subscription just now, so nothing was deleted. "
-                "Try again in a few minutes.",
-            )
-        else:
-            logout(request)
-            messages.success(
-                request, "Your account and everything in it are deleted. Thank you for trying us."
-            )
-            return redirect("landing")
-    context = {"form": form, "blockers": user_deletion_blockers(user=request.user)}
-    return render(
-        request, "accounts/account_data.html", context, status=400 if form.errors else 200
-    )
-
-
-@login_required
-@require_GET
-def account_export(request):
-    return account_export_response(request.user)

@@ -8,8 +8,8 @@ from rest_framework.views import APIView
 
 from accounts.access import access_membership_by_id
 from accounts.models import Role
-from headshot_site.api_errors import answering
-from headshot_site.openapi import error_response
+from core.api_errors import answering
+from core.openapi import error_response
 
 from . import services
 from .plans import PAID_PLANS

@@ -14,14 +14,16 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 import stripe
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts import services as account_services
 from accounts.models import Membership, Role, User, Workspace
 
-from .models import BillingAccount, StripeEvent, Subscription
-from .plans import PAID_PLANS, PLANS, plan_for_price, subscription_current
+from .models import BillingAccount, PlanCode, StripeEvent, Subscription
+from .plans import PAID_PLANS, PLANS, entitlements, plan_for_price, subscription_current
 from .stripe_api import (
     billing_not_configured,
     stripe_client,
@@ -420,3 +422,26 @@ def stripe_event_process(*, event: dict) -> StripeEvent | None:
         record.workspace = result.workspace
         record.save(update_fields=["outcome", "workspace"])
     return record
+
+
+def team_workspace_create(*, owner: User, name: str) -> Workspace:
+    """A team workspace for `owner`, within the free teams one person may own: paid teams
+    are unlimited, so a person cannot mint free quota by making teams."""
+    with transaction.atomic():
+        # The owner's row lock serialises one person's parallel creations, so two
+        # requests cannot both see room for the last one.
+        User.objects.select_for_update().filter(pk=owner.pk).first()
+        free = [
+            team
+            for team in account_services.teams_owned_by(owner)
+            if entitlements(team).plan == PlanCode.FREE
+        ]
+        limit = settings.FREE_TEAM_WORKSPACES_PER_PERSON
+        if len(free) >= limit:
+            raise ValidationError(
+                f"You already own {len(free)} team workspace{'s' if len(free) != 1 else ''} "
+                f"on the free plan, the most one person can have ({limit}). Upgrade one of "
+                "them to a paid plan to create another.",
+                code="free_workspace_limit",
+            )
+        return account_services.workspace_create(owner=owner, name=name, kind=Workspace.Kind.TEAM)

@@ -10,8 +10,9 @@ urlpatterns = [
 
 # Mounted at the root. The workspace keyword sits in each pattern itself, not in an
 # include prefix, so URL-conf walks (the tenant-isolation test) see it.
+# The page itself (`workspace_billing`) is generation's: it shows usage, which generation
+# counts.
 workspace_urlpatterns = [
-    path("w/<slug:workspace_slug>/billing/", views.workspace_billing, name="workspace_billing"),
     path(
         "w/<slug:workspace_slug>/billing/checkout/",
         views.workspace_billing_checkout,

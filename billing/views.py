@@ -5,7 +5,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import access_membership_by_slug, workspaces_for_user
 from accounts.models import Role
-from headshot_site.api_errors import json_error
+from core.api_errors import json_error
 
 from . import services
 from .forms import CheckoutForm
@@ -21,13 +21,6 @@ from .models import BillingAccount
 from .plans import PAID_PLANS, PLANS, entitlements, subscription_current
 from .prices import plan_offers, plan_sellable
 from .stripe_api import BillingUnavailable, WebhookRejected, webhook_event_verify
-
-try:
-    # Usage is counted by generation, which sits above billing: the page shows it when
-    # that app is installed and only the quota otherwise.
-    from generation.selectors import quota_status
-except ImportError:
-    quota_status = None
 
 
 @require_GET
@@ -40,10 +33,9 @@ def pricing(request):
     )
 
 
-@login_required
-@require_GET
-def workspace_billing(request, workspace_slug: str):
-    membership = access_membership_by_slug(request.user, workspace_slug)
+def workspace_billing_page(request, membership, *, usage=None) -> HttpResponse:
+    """The workspace's billing page. Usage is counted above billing (by generation, whose
+    view calls this with it); without it the page shows the quota alone."""
     workspace = membership.workspace
     subscription = subscription_current(workspace)
     offers = plan_offers()
@@ -63,7 +55,7 @@ def workspace_billing(request, workspace_slug: str):
         "current_price": offers[subscription.plan].price if subscription else None,
         "any_sellable": any(offer.sellable for offer in upgrade_offers),
         "rights": entitlements(workspace),
-        "usage": quota_status(workspace=workspace, user=request.user) if quota_status else None,
+        "usage": usage,
         "has_customer": BillingAccount.objects.for_workspace(workspace)
         .filter(stripe_customer_id__isnull=False)
         .exists(),

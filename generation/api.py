@@ -1,7 +1,7 @@
 """REST API v1 for photos, orders, downloads and the style catalog (DESIGN.md contract).
 
 Thin: access checks come from accounts.access and generation.selectors, every change
-from generation.services; errors reach clients through headshot_site.api_errors.
+from generation.services; errors reach clients through core.api_errors.
 """
 
 import io
@@ -25,8 +25,8 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts.access import access_membership_by_id
-from headshot_site.api_errors import Conflict, answering
-from headshot_site.openapi import error_response
+from core.api_errors import Conflict, answering
+from core.openapi import error_response
 
 from . import framing, selectors, services
 from .queue_selectors import order_queue_standing

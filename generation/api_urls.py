@@ -1,8 +1,12 @@
 from django.urls import path
 
-from . import api
+from . import account_api, api
 
 urlpatterns = [
+    path("me/", account_api.MeView.as_view(), name="api_me"),
+    path("me/export/", account_api.AccountExportView.as_view(), name="api_me_export"),
+    path("workspaces/", account_api.WorkspaceListView.as_view(), name="api_workspaces"),
+    path("workspaces/<int:wid>/", account_api.WorkspaceDetailView.as_view(), name="api_workspace"),
     path("styles/", api.StyleListView.as_view(), name="api_styles"),
     path(
         "workspaces/<int:wid>/styles/",

@@ -1,11 +1,29 @@
 from django.urls import path
 
-from . import team_views, views
+from . import account_views, team_views, views
+
+# A person's own pages, outside any one workspace.
+account_urlpatterns = [
+    path("dashboard/", account_views.dashboard, name="dashboard"),
+    path("account/", account_views.account_data, name="account_data"),
+    path("account/export/", account_views.account_export, name="account_export"),
+]
 
 # Every page and endpoint hangs under the workspace; object ids are named
 # photo_id / order_id / headshot_id.
 urlpatterns = [
     path("w/<slug:workspace_slug>/", views.studio, name="studio"),
+    path("w/<slug:workspace_slug>/billing/", views.workspace_billing, name="workspace_billing"),
+    path(
+        "w/<slug:workspace_slug>/members/",
+        team_views.workspace_members,
+        name="workspace_members",
+    ),
+    path(
+        "w/<slug:workspace_slug>/members/bulk-invite/",
+        team_views.invitations_bulk,
+        name="invitations_bulk",
+    ),
     path("w/<slug:workspace_slug>/styles/", views.workspace_styles, name="workspace_styles"),
     path("w/<slug:workspace_slug>/photos/", views.photo_upload, name="photo_upload"),
     path(

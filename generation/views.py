@@ -28,9 +28,10 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from accounts.access import access_membership_by_slug
 from accounts.models import Role
+from billing import views as billing_views
 from billing.plans import entitlements
-from headshot_site.api_errors import PaymentRequired, json_error
-from headshot_site.json_input import MalformedJSON, json_loads
+from core.api_errors import PaymentRequired, json_error
+from core.json_input import MalformedJSON, json_loads
 
 from . import framing, images, selectors, services
 from .api import file_response, headshot_response, open_headshot
@@ -200,6 +201,13 @@ def style_sample(request, slug: str):
         "public, max-age=31536000, immutable" if current and style.sample else "public, max-age=300"
     )
     return response
+
+
+@workspace_view("GET")
+def workspace_billing(request, membership):
+    """The billing page, with this period's usage, which generation counts."""
+    usage = selectors.quota_status(workspace=membership.workspace, user=request.user)
+    return billing_views.workspace_billing_page(request, membership, usage=usage)
 
 
 @workspace_view("GET")

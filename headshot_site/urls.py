@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from accounts import views as account_views
 from billing.urls import workspace_urlpatterns as billing_workspace_urlpatterns
+from generation.urls import account_urlpatterns
 
 from .health import healthz
 from .metrics import metrics
@@ -28,6 +29,7 @@ urlpatterns = [
     path("", include(billing_workspace_urlpatterns)),
     path("", include("generation.public_urls")),
     path("", include("generation.urls")),
+    path("", include(account_urlpatterns)),
     path("", include("accounts.urls")),
 ]
 

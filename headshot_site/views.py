@@ -1,6 +1,6 @@
 from django.shortcuts import render
 
-from .api_errors import json_error
+from core.api_errors import json_error
 
 
 def _wants_json(request) -> bool:

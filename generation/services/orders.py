@@ -16,7 +16,7 @@ from accounts.emails import email_queue
 from accounts.models import User, Workspace
 from billing.plans import Tier, entitlements
 from billing.prices import upgrade_price_words
-from headshot_site.api_errors import PaymentRequired
+from core.api_errors import PaymentRequired
 
 from ..models import CheckStatus, ErrorCode, Headshot, Order, SourcePhoto
 from ..queue import enqueue_order, gpu_queue_for

@@ -12,7 +12,7 @@ never wait on each other in opposite orders.
 from accounts.models import User, Workspace
 from billing.plans import Entitlements
 from billing.prices import upgrade_price_words
-from headshot_site.api_errors import PaymentRequired
+from core.api_errors import PaymentRequired
 
 from ..models import FreeAllowanceUsage, Order, QuotaUsage
 from ..selectors import next_quota_period

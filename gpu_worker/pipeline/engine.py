@@ -24,7 +24,8 @@ from gpu_worker.pipeline.faces import Face, FaceAnalyzer, cosine_similarity
 from gpu_worker.pipeline.instantid import InstantIDGenerator, draw_keypoints, frame_keypoints
 from gpu_worker.pipeline.upscale import Upscaler
 from gpu_worker.tiny import ensure_tiny_set
-from gpu_worker.weights.layout import MODEL_SETS, require_real_set
+from gpu_worker.weights.layout import MODEL_SETS
+from gpu_worker.weights.verify import require_real_set
 
 __all__ = ["Face", "FaceTooSmall", "HeadshotEngine", "NoFaceFound", "PipelineError"]
 

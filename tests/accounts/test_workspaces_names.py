@@ -3,7 +3,7 @@
 import re
 import unicodedata
 
-from headshot_site.serializer_fields import HIDDEN_CHARACTERS
+from core.serializer_fields import HIDDEN_CHARACTERS
 
 # Emoji sequences and some scripts need them.
 JOINERS = {"\u200c", "\u200d"}

@@ -9,8 +9,8 @@ from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
+from core.pagination import MAX_LIMIT
 from generation.models import Style
-from headshot_site.pagination import MAX_LIMIT
 from tests.conftest import api_client_for
 
 pytestmark = pytest.mark.django_db

@@ -4,9 +4,9 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import Workspace
+from core.api_errors import PaymentRequired
 from generation import services
 from generation.models import FreeAllowanceUsage, Order, QuotaUsage
-from headshot_site.api_errors import PaymentRequired
 from tests.billing.conftest import subscription_for
 from tests.factories import MembershipFactory, checked_photo
 

@@ -7,9 +7,9 @@ import pytest
 from django.db import close_old_connections, connection
 
 from billing.plans import entitlements
+from core.api_errors import PaymentRequired
 from generation import services
 from generation.models import FreeAllowanceUsage, Order, QuotaUsage, Style
-from headshot_site.api_errors import PaymentRequired
 from tests.factories import MembershipFactory, checked_photo
 
 from . import imagefiles

@@ -118,8 +118,8 @@ def test_the_price_in_a_quota_refusal_is_looked_up_after_the_quota_rows_are_rele
     """A price may mean a call to Stripe; no quota row may stay locked meanwhile."""
     from django.db import connection
 
+    from core.api_errors import PaymentRequired
     from generation.services import quota
-    from headshot_site.api_errors import PaymentRequired
 
     photo = _photo(personal, user)
     services.order_create(

@@ -22,9 +22,9 @@ from gpu_worker.weights.layout import (  # noqa: E402
     ModelsCorrupt,
     ModelsMissing,
     model_set,
-    require_real_set,
 )
 from gpu_worker.weights.manifest import WeightFile, real_set_files  # noqa: E402
+from gpu_worker.weights.verify import require_real_set  # noqa: E402
 
 pytestmark = pytest.mark.gpu_stack
 
@@ -73,7 +73,7 @@ def _fake_real_set(root: Path, monkeypatch) -> list[WeightFile]:
                 size=len(content),
             )
         )
-    monkeypatch.setattr("gpu_worker.weights.manifest.real_set_files", lambda: specs)
+    monkeypatch.setattr("gpu_worker.weights.verify.real_set_files", lambda: specs)
     return specs
 
 
@@ -103,7 +103,7 @@ def test_a_corrupt_model_file_of_the_right_size_is_caught_by_the_full_check(tmp_
     flipped = bytearray(path.read_bytes())
     flipped[3] ^= 0xFF
     path.write_bytes(bytes(flipped))
-    monkeypatch.setattr("gpu_worker.weights.layout.ALWAYS_HASHED_BELOW", 0)
+    monkeypatch.setattr("gpu_worker.weights.verify.ALWAYS_HASHED_BELOW", 0)
 
     require_real_set(tmp_path)  # sizes only: a flipped bit passes
     with pytest.raises(ModelsCorrupt, match="ip-adapter.bin has SHA-256"):

@@ -10,9 +10,9 @@ from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.models import OrmQ
 
+from core.api_errors import PaymentRequired
 from generation import services
 from generation.models import Order, QuotaUsage, SourcePhoto
-from headshot_site.api_errors import PaymentRequired
 from tests.conftest import staff_signed_in
 from tests.factories import UserFactory
 from tests.generation.worker import deliver

@@ -7,7 +7,7 @@ parse), an authenticator can refuse credentials (401), a permission or the CSRF 
 of session authentication can refuse the caller (403), a path id can name nothing the caller may see (404), a throttle can run
 out (429). Views add what only they can answer (402, 409, 503...) with
 `error_response(...)` in `extend_schema`, and the codes they name are merged with the
-generic ones. Every error body has the one shape of `headshot_site.api_errors`.
+generic ones. Every error body has the one shape of `core.api_errors`.
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ class ErrorDocumentingAutoSchema(AutoSchema):
             if _error_codes(documented) is None:
                 raise ValueError(
                     f"{self.method} {self.path} documents {key} without the error body; "
-                    "use headshot_site.openapi.error_response"
+                    "use core.openapi.error_response"
                 )
             if not documented.get("description"):
                 documented["description"] = DESCRIPTIONS.get(int(key), "")
